@@ -1,0 +1,3 @@
+from dqmon.cli import main
+
+main()

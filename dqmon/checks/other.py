@@ -1,0 +1,93 @@
+"""Uniqueness, schema and custom checks: one query each."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeEngine
+
+from dqmon.checks.aggregate import ratio
+from dqmon.checks.scope import Scope
+from dqmon.config.models import Custom, Schema
+from dqmon.config.resolved import CheckSpec
+
+
+def uniqueness_query(scope: Scope, spec: CheckSpec) -> sa.Select[Any]:
+    """Count distinct keys and keyed rows in one pass, portably (GROUP BY, no DISTINCT)."""
+    keys = [sa.column(c) for c in spec.columns]
+    groups = (sa.select(sa.func.count().label("n"))
+              .select_from(scope.source)
+              .where(*scope.conditions(), *(k.is_not(None) for k in keys))
+              .group_by(*keys)
+              .subquery("dq_keys"))
+    return sa.select(sa.func.count().label("distinct_keys"),
+                     sa.func.sum(groups.c.n).label("keyed_rows"))
+
+
+def evaluate_uniqueness(row: Mapping[str, Any]) -> float:
+    """Return distinct keys / keyed rows (1.0 when no row has a full key)."""
+    return ratio(row["distinct_keys"], row["keyed_rows"])
+
+
+def custom_query(spec: CheckSpec) -> sa.TextClause:
+    """Return the owner's SQL as given (it runs in a read-only session)."""
+    assert isinstance(spec.params, Custom)
+    return sa.text(spec.params.sql)
+
+
+def evaluate_custom(rows: list[tuple[Any, ...]]) -> float:
+    """Return the single number a custom query produced."""
+    if len(rows) != 1 or len(rows[0]) != 1:
+        shape = f"{len(rows)} row(s) of {len(rows[0]) if rows else 0} column(s)"
+        raise ValueError(f"a custom query must return one row with one column, got {shape}")
+    value = rows[0][0]
+    if value is None:
+        raise ValueError("the custom query returned NULL")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"the custom query returned a non-number: {value!r}") from None
+    if math.isnan(number):
+        raise ValueError("the custom query returned NaN")
+    return number
+
+
+_FAMILIES: list[tuple[type[TypeEngine[Any]], str]] = [
+    (sa.Boolean, "boolean"),
+    (sa.Integer, "integer"),
+    (sa.Numeric, "numeric"),  # Float is a Numeric
+    (sa.DateTime, "timestamp"),
+    (sa.Date, "date"),
+    (sa.JSON, "json"),
+    (sa.String, "text"),  # Text, Enum, Unicode are Strings
+]
+
+
+def type_family(column_type: TypeEngine[Any]) -> str:
+    """Map a reflected column type to its family (SPEC section 2)."""
+    for base, family in _FAMILIES:
+        if isinstance(column_type, base):
+            return family
+    name = type(column_type).__name__.upper()
+    if "JSON" in name:
+        return "json"
+    if "TIMESTAMP" in name:
+        return "timestamp"
+    return "other"
+
+
+def evaluate_schema(spec: CheckSpec, actual: Mapping[str, str]) -> tuple[float, list[str]]:
+    """Count expected columns missing or of another family; also say which."""
+    assert isinstance(spec.params, Schema)
+    lowered = {k.lower(): v for k, v in actual.items()}
+    wrong = []
+    for column, family in spec.params.columns.items():
+        found = actual.get(column, lowered.get(column.lower()))
+        if found is None:
+            wrong.append(f"{column} missing")
+        elif found != family:
+            wrong.append(f"{column} is {found}, expected {family}")
+    return float(len(wrong)), wrong

@@ -1,0 +1,54 @@
+"""A scope: the rows of one table after `where` and the partition window (SPEC section 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import TableClause
+
+from dqmon.checks.timeutil import Slice
+from dqmon.config.resolved import TableSpec
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one scan of a table covers, for one dialect."""
+
+    table: TableSpec
+    dialect: str
+    tz: tzinfo
+    slice: Slice | None = None
+
+    @property
+    def source(self) -> TableClause:
+        """Return the table, its schema and name quoted by the dialect when compiled."""
+        return sa.table(self.table.table, schema=self.table.schema)
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """Return the `where` and partition predicates that define the scope."""
+        out: list[ColumnElement[bool]] = []
+        if self.table.where:
+            out.append(raw_sql_condition(self.table.where))
+        if self.slice is not None and self.table.partition is not None:
+            col = self.timestamp_text(sa.column(self.table.partition.column))
+            out += [col >= self._bound(self.slice.start), col < self._bound(self.slice.end)]
+        return out
+
+    def timestamp_text(self, col: ColumnElement[Any]) -> ColumnElement[Any]:
+        """In SQLite, normalise ISO-8601 text (any offset) so it compares as UTC text."""
+        return sa.func.datetime(col) if self.dialect == "sqlite" else col
+
+    def _bound(self, moment: Any) -> ColumnElement[Any]:
+        # Naive wall-clock bounds in the warehouse's zone: the session's time zone is set
+        # to that zone (warehouse.py), so timestamp and timestamptz columns both compare right.
+        value = moment.strftime("%Y-%m-%d %H:%M:%S") if self.dialect == "sqlite" else moment
+        return sa.literal(value)
+
+
+def raw_sql_condition(sql: str) -> ColumnElement[bool]:
+    """Wrap config-owner SQL (where, condition) as a parenthesised boolean expression."""
+    return sa.literal_column(f"({sql})")  # untyped: SQLite would otherwise add "= 1"

@@ -1,0 +1,241 @@
+"""The command line: parse arguments, run, print, exit with a code that means something."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import click
+
+from dqmon import __version__
+from dqmon.checks.timeutil import Slice, parse_slice
+from dqmon.config import CheckSpec, Config, TableSpec, default_config_path, load_config
+from dqmon.errors import ConfigError, UsageError
+from dqmon.results import CheckResult, ExitCode, exit_code, json_number
+from dqmon.scan import scan_table
+from dqmon.warehouse import open_warehouses
+
+CONFIG_HELP = "checks file (default: $DQMON_CONFIG, then ./checks.yaml)"
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the `dqmon` console script."""
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="dqmon",
+                        standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = ExitCode.USAGE
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        code = ExitCode.USAGE
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        code = ExitCode.USAGE
+    except UsageError as exc:
+        click.echo(f"dqmon: {exc}", err=True)
+        code = ExitCode.USAGE
+    sys.exit(int(code or 0))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dqmon", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Declarative data-quality checks, published as OpenTelemetry gauges."""
+
+
+def _config_option() -> click.Option:
+    return click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)  # type: ignore[return-value]
+
+
+def _load(config_path: str | None) -> Config:
+    return load_config(config_path or default_config_path())
+
+
+# --- run-once ------------------------------------------------------------------------------
+
+@cli.command("run-once")
+@_config_option()
+@click.option("--table", "tables", multiple=True, metavar="NAME", help="only this table (repeatable)")
+@click.option("--check", "checks", multiple=True, metavar="NAME", help="only this check (repeatable)")
+@click.option("--partition", metavar="SLICE", help="check this slice: 2026-11-20 or 2026-11-20T13")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--no-export", is_flag=True, help="send no telemetry at all")
+def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str, ...],
+             partition: str | None, fmt: str, no_export: bool) -> int:
+    """Run the checks once, print the results, exit 0/1/2/3."""
+    config = _load(config_path)
+    plan = select(config, tables, checks, partition)
+    warehouses = open_warehouses(config.warehouses)
+    results: list[CheckResult] = []
+    try:
+        for table, specs, slice_ in plan:
+            results += scan_table(table, warehouses[table.warehouse], only=specs, slice_=slice_)
+    finally:
+        for warehouse in warehouses.values():
+            warehouse.dispose()
+    click.echo(render_json(results) if fmt == "json" else render_text(results))
+    return int(exit_code(results))
+
+
+Plan = list[tuple[TableSpec, list[CheckSpec], Slice | None]]
+
+
+def select(config: Config, tables: Sequence[str], checks: Sequence[str],
+           partition: str | None) -> Plan:
+    """Pick the tables, checks and slices a run-once asked for; UsageError if they don't exist."""
+    chosen = [_table(config, name) for name in tables] if tables else list(config.tables)
+    unknown = set(checks) - {c.name for t in chosen for c in t.checks}
+    if unknown:
+        raise UsageError(f"--check: no check named {', '.join(sorted(unknown))} "
+                         "in the selected tables")
+    plan: Plan = []
+    for table in chosen:
+        specs = [c for c in table.checks if not checks or c.name in checks]
+        if specs:
+            plan.append((table, specs, _slice(table, partition)))
+    return plan
+
+
+def _table(config: Config, name: str) -> TableSpec:
+    table = config.table(name)
+    if table is None:
+        known = ", ".join(t.name for t in config.tables)
+        raise UsageError(f"--table: no table named {name!r} in {config.file} (known: {known})")
+    return table
+
+
+def _slice(table: TableSpec, partition: str | None) -> Slice | None:
+    if partition is None:
+        return None
+    if table.partition is None:
+        raise UsageError(f"--partition: table {table.name!r} has no partition")
+    try:
+        return parse_slice(partition, table.partition.granularity)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- output ----------------------------------------------------------------------------------
+
+def render_json(results: Sequence[CheckResult]) -> str:
+    """Render results as one strict-JSON object (SPEC section 4)."""
+    summary = {status: sum(r.status == status for r in results)
+               for status in ("pass", "fail", "error")}
+    payload = {"results": [r.to_json() for r in results],
+               "summary": {"passed": summary["pass"], "failed": summary["fail"],
+                           "errors": summary["error"]}}
+    return json.dumps(payload, indent=2, allow_nan=False)
+
+
+def render_text(results: Sequence[CheckResult]) -> str:
+    """Render results as an aligned table, error details and a one-line summary."""
+    header = ("TABLE", "CHECK", "VALUE", "THRESHOLD", "STATUS")
+    rows = [header] + [(r.table, r.check, format_value(r), format_threshold(r), _status(r))
+                       for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines += [f"  {r.table}.{r.check}: {r.error}" for r in results if r.error]
+    lines.append(summary_line(results))
+    return "\n".join(lines)
+
+
+def summary_line(results: Sequence[CheckResult]) -> str:
+    """Say how many checks passed, failed and errored."""
+    passed = sum(r.status == "pass" for r in results)
+    failed = [r for r in results if r.status == "fail"]
+    warned = sum(r.severity == "warning" for r in failed)
+    errors = sum(r.status == "error" for r in results)
+    note = f" ({warned} warning)" if warned else ""
+    return (f"{len(results)} checks: {passed} passed, {len(failed)} failed{note}, "
+            f"{errors} errors")
+
+
+def _status(result: CheckResult) -> str:
+    status = result.status.upper()
+    return f"{status} ({result.severity})" if result.status == "fail" else status
+
+
+def format_value(result: CheckResult) -> str:
+    """Format a value in its unit: seconds as a duration, ratios to 4 places."""
+    value = result.value
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return _format(result.spec.kind, value)
+
+
+def format_threshold(result: CheckResult) -> str:
+    """Format the bounds as `>= x`, `<= y` or `x..y`."""
+    t = result.spec.threshold
+    lo = None if t.min is None else _format(result.spec.kind, t.min)
+    hi = None if t.max is None else _format(result.spec.kind, t.max)
+    if lo is not None and hi is not None:
+        return f"{lo}..{hi}"
+    return f">= {lo}" if lo is not None else f"<= {hi}"
+
+
+def _format(kind: str, value: float) -> str:
+    if kind == "freshness":
+        return duration_text(value)
+    if kind in ("completeness", "validity", "uniqueness"):
+        return f"{value:.4f}"
+    return f"{value:g}" if value != int(value) else str(int(value))
+
+
+def duration_text(seconds: float) -> str:
+    """Format seconds as 2h05m, 7m12s or 42s."""
+    s = int(round(seconds))
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+# --- validate --------------------------------------------------------------------------------
+
+@cli.command()
+@_config_option()
+@click.option("--show-sql", is_flag=True, help="print the SQL of every table, without connecting")
+@click.option("--connect", is_flag=True, help="also check that tables and columns exist")
+def validate(config_path: str | None, show_sql: bool, connect: bool) -> int:
+    """Check the config file; optionally print its SQL or check it against the warehouses."""
+    from dqmon.inspect import connect_problems, show_sql_text
+
+    config = _load(config_path)
+    warehouses = open_warehouses(config.warehouses)
+    if show_sql:
+        click.echo(show_sql_text(config, warehouses))
+    checks = sum(len(t.checks) for t in config.tables)
+    click.echo(f"{config.file}: {len(config.tables)} tables, {checks} checks: OK", err=True)
+    if not connect:
+        return int(ExitCode.OK)
+    problems = connect_problems(config, warehouses)
+    for problem in problems:
+        click.echo(problem, err=True)
+    return int(ExitCode.ERROR if problems else ExitCode.OK)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--path", default="demo/warehouse.db", show_default=True,
+              help="where to write the SQLite demo warehouse")
+def demo(path: str) -> int:
+    """(Re)build the embedded SQLite demo warehouse used by the repo's checks.yaml."""
+    from dqmon.demo import build_demo
+
+    target = build_demo(path)
+    click.echo(f"demo warehouse written to {target}", err=True)
+    return int(ExitCode.OK)

@@ -1,0 +1,100 @@
+"""The frozen config the rest of dqmon runs on: tables with fully named checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dqmon.config.models import CheckParams, Partition, Warehouse
+from dqmon.config.types import Schedule, Severity
+
+METRICS = {
+    "freshness": "dq.freshness_seconds",
+    "row_count": "dq.row_count",
+    "completeness": "dq.completeness_ratio",
+    "validity": "dq.validity_ratio",
+    "uniqueness": "dq.uniqueness_ratio",
+    "schema": "dq.schema_mismatches",
+    "custom": "dq.custom_value",
+}
+
+# Checks computed together by the one scan of a table scope (SPEC section 2).
+AGGREGATE_KINDS = frozenset({"freshness", "row_count", "completeness", "validity"})
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The configured bounds of a check, in its value's unit."""
+
+    min: float | None = None
+    max: float | None = None
+
+    def passes(self, value: float) -> bool:
+        """Tell whether `value` lies within the bounds (inclusive)."""
+        if value != value:  # NaN never passes
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def as_dict(self) -> dict[str, float]:
+        """Return the bounds that are set, as {"min": x, "max": y}."""
+        return {k: v for k, v in (("min", self.min), ("max", self.max)) if v is not None}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One named check of one table, with everything needed to run and report it."""
+
+    table: str
+    name: str
+    kind: str
+    severity: Severity
+    threshold: Threshold
+    params: CheckParams
+    columns: tuple[str, ...] = ()
+
+    @property
+    def metric(self) -> str:
+        """Return the OTel name of the value gauge."""
+        return METRICS[self.kind]
+
+    @property
+    def column_attribute(self) -> str | None:
+        """Return the dq.column value: the checked column(s), joined by ','."""
+        return ",".join(self.columns) if self.columns else None
+
+    @property
+    def rule(self) -> str | None:
+        """Return the dq.rule value (validity checks only)."""
+        return self.name if self.kind == "validity" else None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A monitored table: where it lives, its scope, its schedule and its checks."""
+
+    name: str
+    warehouse: str
+    schema: str | None
+    table: str
+    where: str | None
+    partition: Partition | None
+    schedule: Schedule
+    checks: tuple[CheckSpec, ...]
+
+    def check(self, name: str) -> CheckSpec | None:
+        """Return the check called `name`, or None."""
+        return next((c for c in self.checks if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated checks.yaml."""
+
+    file: str
+    warehouses: Mapping[str, Warehouse]
+    tables: tuple[TableSpec, ...]
+    default_schedule: Schedule
+
+    def table(self, name: str) -> TableSpec | None:
+        """Return the table called `name`, or None."""
+        return next((t for t in self.tables if t.name == name), None)

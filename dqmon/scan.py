@@ -1,0 +1,158 @@
+"""Run one table's checks: one aggregate scan per scope, then uniqueness, schema, custom.
+
+Never raises: a failing query becomes `status="error"` results for the checks it answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dqmon import checks
+from dqmon.checks.timeutil import Slice, current_slice
+from dqmon.config.resolved import AGGREGATE_KINDS, CheckSpec, TableSpec
+from dqmon.errors import WarehouseError
+from dqmon.results import CheckResult, verdict
+from dqmon.warehouse import Warehouse
+
+Clock = Callable[[], float]
+
+
+class ScanRecorder(Protocol):
+    """Receives what happens inside one scan (the telemetry module makes it a span)."""
+
+    def query(self, sql: str) -> None: ...
+
+    def rows(self, count: int) -> None: ...
+
+    def error(self, message: str) -> None: ...
+
+
+class ScanObserver(Protocol):
+    """Opens a recorder around each table scan."""
+
+    def scan(self, table: TableSpec, warehouse: Warehouse,
+             partition: str | None) -> contextlib.AbstractContextManager[ScanRecorder]: ...
+
+
+class _NullRecorder:
+    def query(self, sql: str) -> None:
+        pass
+
+    def rows(self, count: int) -> None:
+        pass
+
+    def error(self, message: str) -> None:
+        pass
+
+
+class NullObserver:
+    """An observer that records nothing."""
+
+    @contextlib.contextmanager
+    def scan(self, table: TableSpec, warehouse: Warehouse,
+             partition: str | None) -> Iterator[ScanRecorder]:
+        yield _NullRecorder()
+
+
+@dataclass
+class _Run:
+    table: TableSpec
+    warehouse: Warehouse
+    scope: checks.Scope
+    recorder: ScanRecorder
+    clock: Clock
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def partition(self) -> str | None:
+        return self.scope.slice.label if self.scope.slice else None
+
+    def add(self, spec: CheckSpec, value: float | None, started: float, duration_s: float,
+            error: str | None = None) -> None:
+        status = "error" if error is not None or value is None else verdict(spec, value)
+        self.results.append(CheckResult(spec, self.warehouse.name, self.partition, value,
+                                        status, duration_s, started, error))
+
+
+def scan_table(table: TableSpec, warehouse: Warehouse, *,
+               only: Sequence[CheckSpec] | None = None, slice_: Slice | None = None,
+               clock: Clock = time.time,
+               observer: ScanObserver | None = None) -> list[CheckResult]:
+    """Run `table`'s checks (or `only` those) and return one result per check."""
+    specs = list(table.checks if only is None else only)
+    scope = make_scope(table, warehouse, slice_, clock)
+    label = scope.slice.label if scope.slice else None
+    with (observer or NullObserver()).scan(table, warehouse, label) as recorder:
+        run = _Run(table, warehouse, scope, recorder, clock)
+        aggregates = [s for s in specs if s.kind in AGGREGATE_KINDS]
+        if aggregates:
+            _run_aggregates(run, aggregates)
+        for spec in specs:
+            if spec.kind not in AGGREGATE_KINDS:
+                _run_single(run, spec)
+    order = {id(s): i for i, s in enumerate(specs)}
+    return sorted(run.results, key=lambda r: order[id(r.spec)])
+
+
+def make_scope(table: TableSpec, warehouse: Warehouse, slice_: Slice | None,
+               clock: Clock = time.time) -> checks.Scope:
+    """Return the scope a scan covers: the given slice, else the current one by `clock`."""
+    if table.partition is not None and slice_ is None:
+        part = table.partition
+        slice_ = current_slice(clock(), part.granularity, part.lag, warehouse.tz)
+    return checks.Scope(table, warehouse.dialect, warehouse.tz,
+                        slice_ if table.partition is not None else None)
+
+
+def _run_aggregates(run: _Run, specs: list[CheckSpec]) -> None:
+    started, t0 = run.clock(), time.perf_counter()
+    try:
+        query = checks.aggregate_query(run.scope, specs)
+        run.recorder.query(run.warehouse.compile(query))
+        row = run.warehouse.fetch_one(query)
+        run.recorder.rows(int(row.get("dq_rows") or 0))
+        values = checks.evaluate_aggregate(run.scope, specs, row)
+    except (WarehouseError, ValueError, ArithmeticError) as exc:
+        _fail_all(run, specs, started, time.perf_counter() - t0, exc)
+        return
+    elapsed = time.perf_counter() - t0
+    for spec, value in zip(specs, values, strict=True):
+        run.add(spec, value, started, elapsed)
+
+
+def _run_single(run: _Run, spec: CheckSpec) -> None:
+    started, t0 = run.clock(), time.perf_counter()
+    try:
+        value = _single_value(run, spec)
+    except (WarehouseError, ValueError, ArithmeticError) as exc:
+        _fail_all(run, [spec], started, time.perf_counter() - t0, exc)
+        return
+    run.add(spec, value, started, time.perf_counter() - t0)
+
+
+def _single_value(run: _Run, spec: CheckSpec) -> float:
+    if spec.kind == "uniqueness":
+        query = checks.uniqueness_query(run.scope, spec)
+        run.recorder.query(run.warehouse.compile(query))
+        return checks.evaluate_uniqueness(run.warehouse.fetch_one(query))
+    if spec.kind == "custom":
+        text = checks.custom_query(spec)
+        run.recorder.query(text.text)
+        return checks.evaluate_custom(run.warehouse.fetch_all(text))
+    if spec.kind == "schema":
+        actual = run.warehouse.column_families(run.table.schema, run.table.table)
+        value, _details = checks.evaluate_schema(spec, actual or {})
+        return value
+    raise ValueError(f"unknown check kind {spec.kind}")
+
+
+def _fail_all(run: _Run, specs: list[CheckSpec], started: float, elapsed: float,
+              exc: Exception) -> None:
+    message = str(exc) or type(exc).__name__
+    run.recorder.error(message)
+    for spec in specs:
+        run.add(spec, None, started, elapsed, error=message)

@@ -142,9 +142,22 @@ def render_text(results: Sequence[CheckResult]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]
-    lines += [f"  {r.table}.{r.check}: {r.error}" for r in results if r.error]
+    lines += _error_lines(results)
     lines.append(summary_line(results))
     return "\n".join(lines)
+
+
+def _error_lines(results: Sequence[CheckResult]) -> list[str]:
+    """One line per table and distinct error, naming the checks it cost."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        if r.error:
+            grouped.setdefault((r.table, r.error), []).append(r.check)
+    lines = []
+    for (table, error), names in grouped.items():
+        which = names[0] if len(names) == 1 else f"{len(names)} checks"
+        lines.append(f"error: {table} ({which}): {error}")
+    return lines
 
 
 def summary_line(results: Sequence[CheckResult]) -> str:

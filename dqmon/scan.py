@@ -66,6 +66,7 @@ class _Run:
     recorder: ScanRecorder
     clock: Clock
     results: list[CheckResult] = field(default_factory=list)
+    unreachable: WarehouseError | None = None  # once the connection fails, stop trying
 
     @property
     def partition(self) -> str | None:
@@ -111,6 +112,7 @@ def make_scope(table: TableSpec, warehouse: Warehouse, slice_: Slice | None,
 def _run_aggregates(run: _Run, specs: list[CheckSpec]) -> None:
     started, t0 = run.clock(), time.perf_counter()
     try:
+        _raise_if_unreachable(run)
         query = checks.aggregate_query(run.scope, specs)
         run.recorder.query(run.warehouse.compile(query))
         row = run.warehouse.fetch_one(query)
@@ -127,6 +129,7 @@ def _run_aggregates(run: _Run, specs: list[CheckSpec]) -> None:
 def _run_single(run: _Run, spec: CheckSpec) -> None:
     started, t0 = run.clock(), time.perf_counter()
     try:
+        _raise_if_unreachable(run)
         value = _single_value(run, spec)
     except (WarehouseError, ValueError, ArithmeticError) as exc:
         _fail_all(run, [spec], started, time.perf_counter() - t0, exc)
@@ -150,9 +153,18 @@ def _single_value(run: _Run, spec: CheckSpec) -> float:
     raise ValueError(f"unknown check kind {spec.kind}")
 
 
+def _raise_if_unreachable(run: _Run) -> None:
+    if run.unreachable is not None:
+        raise run.unreachable
+
+
 def _fail_all(run: _Run, specs: list[CheckSpec], started: float, elapsed: float,
               exc: Exception) -> None:
     message = str(exc) or type(exc).__name__
-    run.recorder.error(message)
+    if isinstance(exc, WarehouseError) and exc.unreachable and run.unreachable is None:
+        run.unreachable = exc
+        run.recorder.error(message)
+    elif run.unreachable is None:
+        run.recorder.error(message)
     for spec in specs:
         run.add(spec, None, started, elapsed, error=message)

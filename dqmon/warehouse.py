@@ -97,19 +97,22 @@ class Warehouse:
     @contextlib.contextmanager
     def _session(self) -> Iterator[Connection]:
         timer: threading.Timer | None = None
+        try:
+            conn = self.engine().connect()
+        except WarehouseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver failure becomes one safe message
+            raise self._translate(exc, 0.0, unreachable=True) from None
         started = time.monotonic()
         try:
-            with self.engine().connect() as conn:
+            with conn:
                 timer = self._client_deadline(conn)
                 try:
                     yield conn
                 finally:
                     conn.rollback()  # dqmon never commits
-        except WarehouseError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every driver failure becomes one safe message
-            elapsed = time.monotonic() - started
-            raise self._translate(exc, elapsed) from None
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc, time.monotonic() - started) from None
         finally:
             if timer is not None:
                 timer.cancel()
@@ -152,7 +155,10 @@ class Warehouse:
         timer.start()
         return timer
 
-    def _translate(self, exc: BaseException, elapsed_s: float) -> WarehouseError:
+    def _translate(self, exc: BaseException, elapsed_s: float, *,
+                   unreachable: bool = False) -> WarehouseError:
+        if isinstance(exc, WarehouseError):
+            return exc
         orig = getattr(exc, "orig", None) or exc
         text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
         for secret in self._secrets:
@@ -163,7 +169,7 @@ class Warehouse:
             text = f"statement_timeout ({self.settings.statement_timeout:g}s) exceeded: {text}"
         retryable = isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError |
                                sa.exc.TimeoutError)
-        return WarehouseError(text, retryable=retryable, timeout=timeout)
+        return WarehouseError(text, retryable=retryable, timeout=timeout, unreachable=unreachable)
 
 
 def _is_timeout(orig: BaseException) -> bool:

@@ -44,23 +44,32 @@ def _expressions(scope: Scope, spec: CheckSpec, key: str) -> dict[str, ColumnEle
         return {f"{key}_filled": sa.func.count(sa.column(spec.columns[0]))}
     if spec.kind == "validity":
         assert isinstance(spec.params, Validity)
-        valid = sa.case((_valid(spec.params), 1))  # NULL otherwise, and count() skips NULL
+        valid = sa.case((_valid(spec.params, scope.dialect), 1))  # NULL otherwise, and count() skips NULL
         considered = (sa.func.count(sa.column(spec.params.column)) if spec.params.column
                       else sa.func.count())
         return {f"{key}_valid": sa.func.count(valid), f"{key}_considered": considered}
     return {}  # row_count is the scan's own count(*)
 
 
-def _valid(rule: Validity) -> ColumnElement[bool]:
+def _valid(rule: Validity, dialect: str) -> ColumnElement[bool]:
     if rule.condition is not None:
         return raw_sql_condition(rule.condition)
     col = sa.column(rule.column or "")
     if rule.in_ is not None:
         return col.in_(rule.in_)
     if rule.regex is not None:
-        return sa.cast(col, sa.String()).regexp_match(rule.regex)
+        return regex_search(sa.cast(col, sa.String()), rule.regex, dialect)
     assert rule.between is not None
     return col.between(rule.between[0], rule.between[1])
+
+
+def regex_search(text: ColumnElement[Any], pattern: str, dialect: str) -> ColumnElement[bool]:
+    """True when `pattern` matches anywhere in `text` (a search, as PostgreSQL's `~`)."""
+    if dialect == "trino":  # SQLAlchemy's trino dialect has no regexp_match
+        return sa.func.regexp_like(text, pattern)
+    if dialect == "snowflake":  # Snowflake's REGEXP/RLIKE match the whole string
+        return sa.func.regexp_instr(text, pattern) > 0
+    return text.regexp_match(pattern)
 
 
 def _now(dialect: str) -> ColumnElement[Any]:

@@ -58,7 +58,8 @@ def evaluate_custom(rows: list[tuple[Any, ...]]) -> float:
 _FAMILIES: list[tuple[type[TypeEngine[Any]], str]] = [
     (sa.Boolean, "boolean"),
     (sa.Integer, "integer"),
-    (sa.Numeric, "numeric"),  # Float is a Numeric
+    (sa.Numeric, "numeric"),
+    (sa.Float, "numeric"),
     (sa.DateTime, "timestamp"),
     (sa.Date, "date"),
     (sa.JSON, "json"),

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.sql.base import Executable
 
-from dqmon.checks import type_family
+from dqmon.checks import type_family, type_family_from_name
 from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.errors import WarehouseError
 
@@ -73,6 +73,8 @@ class Warehouse:
             inspector = sa.inspect(conn)
             if not inspector.has_table(table, schema=schema):
                 return None
+            if self.dialect == "duckdb":  # duckdb-engine's reflection fails (PITFALLS.md)
+                return _information_schema_families(conn, schema, table)
             columns = inspector.get_columns(table, schema=schema)
             return {c["name"]: type_family(c["type"]) for c in columns}
 
@@ -170,6 +172,17 @@ class Warehouse:
         retryable = isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError |
                                sa.exc.TimeoutError)
         return WarehouseError(text, retryable=retryable, timeout=timeout, unreachable=unreachable)
+
+
+def _information_schema_families(conn: Connection, schema: str | None,
+                                 table: str) -> dict[str, str]:
+    cols = sa.table("columns", sa.column("column_name"), sa.column("data_type"),
+                    sa.column("table_name"), sa.column("table_schema"),
+                    schema="information_schema")
+    query = sa.select(cols.c.column_name, cols.c.data_type).where(cols.c.table_name == table)
+    if schema is not None:
+        query = query.where(cols.c.table_schema == schema)
+    return {name: type_family_from_name(kind) for name, kind in conn.execute(query)}
 
 
 def _is_timeout(orig: BaseException) -> bool:

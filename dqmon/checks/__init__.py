@@ -10,11 +10,13 @@ from dqmon.checks.other import (
     evaluate_schema,
     evaluate_uniqueness,
     type_family,
+    type_family_from_name,
     uniqueness_query,
 )
 from dqmon.checks.scope import Scope
 
 __all__ = [
     "Scope", "aggregate_query", "custom_query", "evaluate_aggregate", "evaluate_custom",
-    "evaluate_schema", "evaluate_uniqueness", "type_family", "uniqueness_query",
+    "evaluate_schema", "evaluate_uniqueness", "type_family", "type_family_from_name",
+    "uniqueness_query",
 ]

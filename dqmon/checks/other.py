@@ -80,6 +80,21 @@ def type_family(column_type: TypeEngine[Any]) -> str:
     return "other"
 
 
+_NAMED_FAMILIES = [  # substrings of SQL type names, most specific first
+    ("TIMESTAMP", "timestamp"), ("DATETIME", "timestamp"), ("BOOL", "boolean"),
+    ("BIGINT", "integer"), ("SMALLINT", "integer"), ("TINYINT", "integer"), ("HUGEINT", "integer"),
+    ("INT", "integer"), ("DECIMAL", "numeric"), ("NUMERIC", "numeric"), ("DOUBLE", "numeric"),
+    ("FLOAT", "numeric"), ("REAL", "numeric"), ("DATE", "date"), ("JSON", "json"),
+    ("CHAR", "text"), ("TEXT", "text"), ("STRING", "text"), ("UUID", "other"),
+]
+
+
+def type_family_from_name(type_name: str) -> str:
+    """Map a type name from information_schema (e.g. DECIMAL(10,2)) to its family."""
+    upper = type_name.upper()
+    return next((family for key, family in _NAMED_FAMILIES if key in upper), "other")
+
+
 def evaluate_schema(spec: CheckSpec, actual: Mapping[str, str]) -> tuple[float, list[str]]:
     """Count expected columns missing or of another family; also say which."""
     assert isinstance(spec.params, Schema)

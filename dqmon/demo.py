@@ -11,6 +11,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 STATUSES = ["pending", "paid", "paid", "paid", "shipped", "shipped", "cancelled"]
 ORDERS = 2400
@@ -63,7 +64,7 @@ def _iso(moment: datetime, style: int) -> str:
 
 def _orders(now: datetime) -> list[tuple[object, ...]]:
     rng = random.Random(20261120)
-    rows = []
+    rows: list[list[Any]] = []
     newest = now - timedelta(minutes=7)
     for i in range(ORDERS):
         order_id = 100000 + i

@@ -13,11 +13,12 @@ from dqmon.scan import make_scope
 from dqmon.warehouse import Warehouse
 
 
-def table_queries(table: TableSpec, warehouse: Warehouse) -> list[tuple[str, sa.Executable]]:
+def table_queries(table: TableSpec,
+                  warehouse: Warehouse) -> list[tuple[str, sa.ClauseElement]]:
     """Return (what it answers, query) for each statement a scan of `table` runs."""
     scope = make_scope(table, warehouse, None)
     aggregates = [c for c in table.checks if c.kind in AGGREGATE_KINDS]
-    out: list[tuple[str, sa.Executable]] = []
+    out: list[tuple[str, sa.ClauseElement]] = []
     if aggregates:
         names = ", ".join(c.name for c in aggregates)
         out.append((f"scan: {names}", checks.aggregate_query(scope, aggregates)))

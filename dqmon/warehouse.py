@@ -82,7 +82,7 @@ class Warehouse:
         """Connect and run a trivial query."""
         self.fetch_all(sa.select(sa.literal(1)))
 
-    def compile(self, query: Executable, *, literal: bool = False) -> str:
+    def compile(self, query: sa.ClauseElement, *, literal: bool = False) -> str:
         """Render a query in this warehouse's dialect, with placeholders or literal values."""
         kwargs = {"render_postcompile": True, "literal_binds": literal}
         return str(query.compile(dialect=self.sa_dialect, compile_kwargs=kwargs))

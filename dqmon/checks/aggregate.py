@@ -37,16 +37,17 @@ def evaluate_aggregate(scope: Scope, specs: Sequence[CheckSpec],
 
 def _expressions(scope: Scope, spec: CheckSpec, key: str) -> dict[str, ColumnElement[Any]]:
     if spec.kind == "freshness":
-        col = sa.column(spec.columns[0])
+        col: ColumnElement[Any] = sa.column(spec.columns[0])
         latest = sa.func.julianday(col) if scope.dialect == "sqlite" else col
         return {f"{key}_latest": sa.func.max(latest)}
     if spec.kind == "completeness":
         return {f"{key}_filled": sa.func.count(sa.column(spec.columns[0]))}
     if spec.kind == "validity":
         assert isinstance(spec.params, Validity)
-        valid = sa.case((_valid(spec.params, scope.dialect), 1))  # NULL otherwise, and count() skips NULL
-        considered = (sa.func.count(sa.column(spec.params.column)) if spec.params.column
-                      else sa.func.count())
+        # CASE gives NULL for invalid rows, and count() skips NULLs
+        valid = sa.case((_valid(spec.params, scope.dialect), 1))
+        column = spec.params.column
+        considered = sa.func.count(sa.column(column)) if column else sa.func.count()
         return {f"{key}_valid": sa.func.count(valid), f"{key}_considered": considered}
     return {}  # row_count is the scan's own count(*)
 
@@ -54,7 +55,7 @@ def _expressions(scope: Scope, spec: CheckSpec, key: str) -> dict[str, ColumnEle
 def _valid(rule: Validity, dialect: str) -> ColumnElement[bool]:
     if rule.condition is not None:
         return raw_sql_condition(rule.condition)
-    col = sa.column(rule.column or "")
+    col: ColumnElement[Any] = sa.column(rule.column or "")
     if rule.in_ is not None:
         return col.in_(rule.in_)
     if rule.regex is not None:
@@ -96,6 +97,7 @@ def ratio(part: object, whole: object) -> float:
     whole_n = int(whole or 0)  # type: ignore[call-overload]
     if whole_n == 0:
         return 1.0
-    return int(part or 0) / whole_n  # type: ignore[call-overload]
+    part_n = int(part or 0)  # type: ignore[call-overload]
+    return float(part_n / whole_n)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from dqmon.checks.aggregate import ratio
@@ -17,14 +18,15 @@ from dqmon.config.resolved import CheckSpec
 
 def uniqueness_query(scope: Scope, spec: CheckSpec) -> sa.Select[Any]:
     """Count distinct keys and keyed rows in one pass, portably (GROUP BY, no DISTINCT)."""
-    keys = [sa.column(c) for c in spec.columns]
+    keys: list[ColumnElement[Any]] = [sa.column(c) for c in spec.columns]
     groups = (sa.select(sa.func.count().label("n"))
               .select_from(scope.source)
               .where(*scope.conditions(), *(k.is_not(None) for k in keys))
               .group_by(*keys)
               .subquery("dq_keys"))
-    return sa.select(sa.func.count().label("distinct_keys"),
-                     sa.func.sum(groups.c.n).label("keyed_rows"))
+    query = sa.select(sa.func.count().label("distinct_keys"),
+                      sa.func.sum(groups.c.n).label("keyed_rows"))
+    return cast("sa.Select[Any]", query)
 
 
 def evaluate_uniqueness(row: Mapping[str, Any]) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dqmon.demo import build_demo
+
 from helpers import run_cli, run_json, write_config
 
 REPO = Path(__file__).resolve().parents[2]

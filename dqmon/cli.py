@@ -240,6 +240,48 @@ def validate(config_path: str | None, show_sql: bool, connect: bool) -> int:
     return int(ExitCode.ERROR if problems else ExitCode.OK)
 
 
+# --- rules and dashboard ---------------------------------------------------------------------
+
+def _output_option() -> click.Option:
+    return click.option("-o", "--output", metavar="FILE", help="write here instead of stdout")  # type: ignore[return-value]
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Write generated text to FILE, or to stdout."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from pathlib import Path
+
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(output, hint=exc.strerror or str(exc)) from None
+    click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
+@_config_option()
+@_output_option()
+def rules(config_path: str | None, output: str | None) -> int:
+    """Write Prometheus alerting rules derived from the checks."""
+    from dqmon.alerts import render_rules
+
+    _emit(render_rules(_load(config_path)), output)
+    return int(ExitCode.OK)
+
+
+@cli.command()
+@_config_option()
+@_output_option()
+def dashboard(config_path: str | None, output: str | None) -> int:
+    """Write a Grafana dashboard (JSON) over dqmon's metrics."""
+    from dqmon.dashboard import render_dashboard
+
+    _emit(render_dashboard(_load(config_path)), output)
+    return int(ExitCode.OK)
+
+
 # --- demo ------------------------------------------------------------------------------------
 
 @cli.command()

@@ -1,0 +1,597 @@
+"""`dqmon run`: one APScheduler job per table, health endpoints, signals, reload, shards.
+
+SPEC sections 4 and 6, issue 4. The daemon never falls over: a dead warehouse gives
+`dq.check.up=0` and a back-off, a bad reloaded file keeps the old jobs, SIGTERM drains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from dqmon.config import (
+    CheckSpec,
+    Config,
+    ConfigError,
+    Schedule,
+    TableSpec,
+    load_config,
+    parse_duration,
+)
+from dqmon.config.models import Warehouse as WarehouseSettings
+from dqmon.errors import UsageError, WarehouseError
+from dqmon.http import HealthServer, MetricsSource, ReadySource, parse_listen
+from dqmon.logs import get_logger, set_trace_id_source
+from dqmon.results import CheckResult
+from dqmon.scan import ScanObserver, make_scope, scan_table
+from dqmon.warehouse import Warehouse
+
+log = get_logger(__name__)
+
+MIN_MISFIRE_GRACE_S = 5  # APScheduler's default of 1 s skips jobs when many are due together
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 60.0
+CANCEL_WAIT_S = 3.0  # at most this part of the grace period goes to cancelled queries returning
+FLUSH_S = 3.0  # at most this part goes to the last telemetry flush
+POLL_S = 0.2  # how often the main thread looks at pending signals
+
+
+class Reporter(Protocol):
+    """What the daemon needs from `dqmon.telemetry.Telemetry`."""
+
+    @property
+    def observer(self) -> ScanObserver: ...
+
+    def run_span(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def record(self, results: Sequence[CheckResult]) -> None: ...
+
+    def retain(self, specs: Iterable[CheckSpec]) -> None: ...
+
+    def shutdown(self, timeout_s: float = 3.0) -> None: ...
+
+
+# --- shards ------------------------------------------------------------------------------------
+
+def stable_hash(name: str) -> int:
+    """Hash a table name the same way in every process (Python's `hash` is salted per run)."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Replica `index` of `count`: it runs the tables whose stable hash % `count` is `index`."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        """Parse `I/N` (0 <= I < N); None or an empty string means every table."""
+        if not text or not text.strip():
+            return cls()
+        index, sep, count = text.strip().partition("/")
+        if not sep or not index.isdigit() or not count.isdigit():
+            raise ValueError(f"{text!r} is not I/N (e.g. 0/3)")
+        if not 0 <= int(index) < int(count):
+            raise ValueError(f"{text!r}: I must be between 0 and N-1")
+        return cls(int(index), int(count))
+
+    def owns(self, table: str) -> bool:
+        """Tell whether this replica runs `table`."""
+        return stable_hash(table) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+# --- schedules and back-off --------------------------------------------------------------------
+
+def trigger_for(schedule: Schedule) -> IntervalTrigger | CronTrigger:
+    """Return the APScheduler trigger of an `every <duration>` or cron schedule (cron in UTC)."""
+    if schedule.interval_s is not None:
+        return IntervalTrigger(seconds=schedule.interval_s, timezone=UTC)
+    return CronTrigger.from_crontab(schedule.cron or "", timezone=UTC)
+
+
+def misfire_grace_s(schedule: Schedule) -> int:
+    """Let a late run start up to one period late; past that the next run supersedes it."""
+    return max(MIN_MISFIRE_GRACE_S, int(schedule.period_s()))
+
+
+def backoff_s(failures: int, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_MAX_S) -> float:
+    """Return the wait before probing a warehouse again after `failures` failed attempts."""
+    if failures <= 0:
+        return 0.0
+    return float(min(cap_s, base_s * 2 ** min(failures - 1, 32)))
+
+
+class WarehouseGate:
+    """A warehouse's outage state: while it is down, one probe per back-off interval goes out."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 jitter: Callable[[], float] = lambda: random.uniform(0.9, 1.1)) -> None:
+        self._clock = clock
+        self._jitter = jitter  # replicas that saw one outage should not probe in lockstep
+        self._lock = threading.Lock()
+        self._probing = False
+        self.failures = 0
+        self.next_attempt_s = 0.0
+        self.last_error: str | None = None
+
+    @property
+    def down(self) -> bool:
+        """Tell whether the last attempt found the warehouse unreachable."""
+        return self.failures > 0
+
+    def admit(self) -> bool:
+        """Tell whether a run may contact the warehouse now (claims the probe when down)."""
+        with self._lock:
+            if self.failures == 0:
+                return True
+            if self._probing or self._clock() < self.next_attempt_s:
+                return False
+            self._probing = True
+            return True
+
+    def succeeded(self) -> bool:
+        """Mark the warehouse reachable; return True when this ends an outage."""
+        with self._lock:
+            was_down = self.failures > 0
+            self.failures, self._probing, self.last_error = 0, False, None
+            return was_down
+
+    def failed(self, error: str) -> float:
+        """Record an unreachable warehouse; return the back-off until the next probe."""
+        with self._lock:
+            self.last_error = error
+            if self.failures == 0 or self._probing:  # concurrent failures count as one
+                self.failures += 1
+                self.next_attempt_s = self._clock() + backoff_s(self.failures) * self._jitter()
+            self._probing = False
+            return max(0.0, self.next_attempt_s - self._clock())
+
+
+# --- running queries ---------------------------------------------------------------------------
+
+class InFlight:
+    """The DBAPI connections checked out right now, so SIGTERM can cancel their queries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: dict[int, Any] = {}
+
+    def watch(self) -> None:
+        """Track checkouts of every SQLAlchemy pool in this process (only warehouses here)."""
+        sa.event.listen(sa.pool.Pool, "checkout", self._checkout)
+        sa.event.listen(sa.pool.Pool, "checkin", self._checkin)
+
+    def unwatch(self) -> None:
+        """Stop tracking."""
+        sa.event.remove(sa.pool.Pool, "checkout", self._checkout)
+        sa.event.remove(sa.pool.Pool, "checkin", self._checkin)
+
+    def _checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        with self._lock:
+            self._connections[id(record)] = dbapi_conn
+
+    def _checkin(self, _dbapi_conn: Any, record: Any) -> None:
+        with self._lock:
+            self._connections.pop(id(record), None)
+
+    def cancel_all(self) -> int:
+        """Ask the server (or SQLite) to cancel each running query; return how many were asked."""
+        with self._lock:
+            connections = list(self._connections.values())
+        return sum(_cancel(conn) for conn in connections)
+
+
+def _cancel(dbapi_conn: Any) -> bool:
+    for name in ("cancel_safe", "cancel", "interrupt"):  # psycopg 3.2+, psycopg, sqlite3/duckdb
+        method = getattr(dbapi_conn, name, None)
+        if callable(method):
+            with contextlib.suppress(Exception):
+                method()
+                return True
+    return False
+
+
+class Runs:
+    """Counts the table runs in progress so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self._idle = threading.Condition()
+        self._running = 0
+
+    @contextlib.contextmanager
+    def tracking(self) -> Iterator[None]:
+        """Count a run for as long as the block lasts."""
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no run is in progress; return False if `timeout_s` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout=timeout_s)
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class WarehouseSlot:
+    """A warehouse, its outage gate and the thread pool (max_connections wide) its scans run in."""
+
+    warehouse: Warehouse
+    executor: str
+    gate: WarehouseGate = field(default_factory=WarehouseGate)
+
+
+@dataclass(frozen=True, eq=False)
+class TableJob:
+    """What one scheduled job runs: a table on its warehouse (identity marks the generation)."""
+
+    table: TableSpec
+    slot: WarehouseSlot
+
+
+def unavailable_results(table: TableSpec, warehouse: Warehouse, error: str,
+                        now_s: float) -> list[CheckResult]:
+    """Return one error result per check, without contacting the warehouse."""
+    scope = make_scope(table, warehouse, None, lambda: now_s)
+    partition = scope.slice.label if scope.slice else None
+    message = f"warehouse {warehouse.name} unavailable: {error}"
+    return [CheckResult(spec, warehouse.name, partition, None, "error", 0.0, now_s, message)
+            for spec in table.checks]
+
+
+def check_table(job: TableJob, observer: ScanObserver,
+                clock: Callable[[], float] = time.time) -> tuple[list[CheckResult], bool]:
+    """Scan a table unless its warehouse is down and backing off; learn outages from the scan.
+
+    Return the results and whether the table was scanned (False: its warehouse is down).
+    """
+    table, warehouse, gate = job.table, job.slot.warehouse, job.slot.gate
+    if not gate.admit() or (gate.down and not _probe(job)):
+        return unavailable_results(table, warehouse, gate.last_error or "down", clock()), False
+    results = scan_table(table, warehouse, clock=clock, observer=observer)
+    if results and all(r.status == "error" for r in results):
+        _probe(job)  # every check failed: the table's SQL, or the warehouse itself?
+    return results, True
+
+
+def _probe(job: TableJob) -> bool:
+    """Ping the warehouse and update its gate; return whether it answered."""
+    warehouse, gate = job.slot.warehouse, job.slot.gate
+    try:
+        warehouse.ping()
+    except WarehouseError as exc:
+        first = not gate.down
+        wait_s = gate.failed(str(exc))
+        if first:
+            log.warning("warehouse unavailable", warehouse=warehouse.name, error=str(exc),
+                        url=warehouse.masked_url)
+        log.info("warehouse back-off", warehouse=warehouse.name, failures=gate.failures,
+                 next_probe_s=round(wait_s, 1))
+        return False
+    if gate.succeeded():
+        log.info("warehouse recovered", warehouse=warehouse.name)
+    return True
+
+
+def log_results(job: TableJob, results: Sequence[CheckResult], duration_s: float,
+                scanned: bool = True) -> None:
+    """Log one event per table run, with each distinct error once (debug while it backs off)."""
+    errors = sorted({r.error for r in results if r.error})
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error")}
+    fields: dict[str, object] = {"table": job.table.name, "warehouse": job.slot.warehouse.name,
+                                 "checks": len(results), "passed": counts["pass"],
+                                 "failed": counts["fail"], "errors": counts["error"],
+                                 "duration_s": round(duration_s, 3)}
+    if not scanned:  # the outage was logged once already; don't repeat it for every table
+        log.debug("table skipped: warehouse down", **fields, error="; ".join(errors))
+    elif errors:
+        log.warning("table checked", **fields, error="; ".join(errors))
+    else:
+        log.info("table checked", **fields)
+
+
+# --- the daemon --------------------------------------------------------------------------------
+
+class Daemon:
+    """Keeps one job per table of its shard scheduled, and swaps them on reload."""
+
+    def __init__(self, config_path: str, telemetry: Reporter, *, shard: Shard = Shard()) -> None:
+        self.config_path = config_path
+        self.shard = shard
+        self._telemetry = telemetry
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler.add_listener(_on_job_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES |
+                                     EVENT_JOB_ERROR)
+        self._slots: dict[str, WarehouseSlot] = {}
+        self._jobs: dict[str, TableJob] = {}
+        self._table_locks: dict[str, threading.Lock] = {}
+        self._publish = threading.Lock()  # a reload and a finishing run never interleave
+        self._runs = Runs()
+        self._in_flight = InFlight()
+        self._loaded = False
+        self._stopping = False
+        self._generation = 0
+
+    # -- lifecycle
+
+    def start(self, config: Config) -> None:
+        """Schedule the config's tables (first runs right away) and start the scheduler."""
+        self._in_flight.watch()
+        self.apply(config)
+        self._scheduler.start()
+
+    def ready(self) -> bool:
+        """Tell whether the config is loaded and the scheduler is running (for /readyz)."""
+        return self._loaded and self._scheduler.running and not self._stopping
+
+    def stop(self, wait_s: float, cancel_wait_s: float = CANCEL_WAIT_S) -> bool:
+        """Stop new runs, wait out running ones (then cancel them); True when all finished."""
+        self._stopping = True
+        self._scheduler.shutdown(wait=False)
+        finished = self._runs.wait_idle(wait_s)
+        if not finished:
+            cancelled = self._in_flight.cancel_all()
+            log.warning("cancelling running queries", waited_s=round(wait_s, 1),
+                        queries=cancelled)
+            finished = self._runs.wait_idle(cancel_wait_s)
+        self._in_flight.unwatch()
+        if finished:
+            for slot in self._slots.values():
+                slot.warehouse.dispose()
+        return finished
+
+    def reload(self) -> bool:
+        """Re-read the config file; a bad file is logged and the running jobs stay."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload rejected: the old config keeps running", file=self.config_path,
+                      problems=[str(p) for p in exc.problems])
+            return False
+        self.apply(config)
+        return True
+
+    # -- jobs
+
+    def apply(self, config: Config) -> None:
+        """Make the scheduled jobs match `config` (only this shard's tables)."""
+        tables = [t for t in config.tables if self.shard.owns(t.name)]
+        slots = self._slots_for(config)
+        jobs = {t.name: self._job_for(t, slots[t.warehouse]) for t in tables}
+        with self._publish:
+            removed = [name for name in self._jobs if name not in jobs]
+            for name in removed:
+                self._scheduler.remove_job(name)
+            changed = [name for name, job in jobs.items() if job is not self._jobs.get(name)]
+            for name in changed:
+                self._schedule(jobs[name])
+            self._jobs = jobs
+            self._telemetry.retain(spec for t in tables for spec in t.checks)
+            self._retire({k: v for k, v in self._slots.items() if slots.get(k) is not v})
+            self._slots, self._loaded = slots, True
+        log.info("config loaded", file=config.file, shard=str(self.shard), tables=len(jobs),
+                 of_tables=len(config.tables), scheduled=len(changed), removed=len(removed))
+
+    def _slots_for(self, config: Config) -> dict[str, WarehouseSlot]:
+        """Keep each warehouse whose settings did not change (its pool and its outage state)."""
+        slots: dict[str, WarehouseSlot] = {}
+        for name, settings in config.warehouses.items():
+            old = self._slots.get(name)
+            if old is not None and old.warehouse.settings == settings:
+                slots[name] = old
+            else:
+                slots[name] = self._new_slot(name, settings)
+        return slots
+
+    def _new_slot(self, name: str, settings: WarehouseSettings) -> WarehouseSlot:
+        self._generation += 1
+        alias = f"{name}#{self._generation}"
+        # One pool per warehouse, max_connections wide: a slow warehouse never starves another.
+        self._scheduler.add_executor(ThreadPoolExecutor(settings.max_connections), alias)
+        return WarehouseSlot(Warehouse(name, settings), alias)
+
+    def _job_for(self, table: TableSpec, slot: WarehouseSlot) -> TableJob:
+        old = self._jobs.get(table.name)
+        if old is not None and old.table == table and old.slot is slot:
+            return old
+        return TableJob(table, slot)
+
+    def _schedule(self, job: TableJob) -> None:
+        schedule = job.table.schedule
+        self._scheduler.add_job(
+            self._run, trigger_for(schedule), args=(job,), id=job.table.name,
+            name=f"table {job.table.name}", executor=job.slot.executor,
+            replace_existing=True, next_run_time=datetime.now(UTC),
+            max_instances=1, coalesce=True, misfire_grace_time=misfire_grace_s(schedule))
+
+    def _retire(self, slots: dict[str, WarehouseSlot]) -> None:
+        """Shut unused pools down once their running jobs end, off the main thread."""
+        for slot in slots.values():
+            threading.Thread(target=self._retire_slot, args=(slot,), daemon=True,
+                             name=f"dqmon-retire-{slot.executor}").start()
+
+    def _retire_slot(self, slot: WarehouseSlot) -> None:
+        with contextlib.suppress(KeyError):
+            self._scheduler.remove_executor(slot.executor, shutdown=True)
+        slot.warehouse.dispose()
+
+    # -- one run
+
+    def _run(self, job: TableJob) -> None:
+        """Run one table's checks and publish them (never raises)."""
+        lock = self._table_locks.setdefault(job.table.name, threading.Lock())
+        if self._stopping or not lock.acquire(blocking=False):
+            return  # stopping, or the previous generation's run of this table is still going
+        try:
+            with self._runs.tracking(), self._telemetry.run_span():
+                self._run_locked(job)
+        except Exception as exc:  # noqa: BLE001 - a bug in one run must not stop the schedule
+            log.error("table run crashed", table=job.table.name, error=repr(exc))
+        finally:
+            lock.release()
+
+    def _run_locked(self, job: TableJob) -> None:
+        started = time.perf_counter()
+        results, scanned = check_table(job, self._telemetry.observer)
+        with self._publish:
+            if self._jobs.get(job.table.name) is not job:
+                return  # reloaded away while running: its checks are no longer reported
+            self._telemetry.record(results)
+        log_results(job, results, time.perf_counter() - started, scanned)
+
+
+def _on_job_event(event: JobEvent) -> None:
+    """Say out loud what APScheduler would otherwise skip silently."""
+    if event.code == EVENT_JOB_MISSED:
+        log.warning("run missed: too late to start", table=event.job_id,
+                    scheduled=str(getattr(event, "scheduled_run_time", "")))
+    elif event.code == EVENT_JOB_MAX_INSTANCES:
+        log.warning("run skipped: the previous run is still going", table=event.job_id)
+    else:
+        log.error("job failed", table=event.job_id, error=repr(getattr(event, "exception", "")))
+
+
+# --- the process -------------------------------------------------------------------------------
+
+class Signals:
+    """Turns SIGTERM/SIGINT into a stop request and SIGHUP into a reload request."""
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []  # list.append is safe inside a signal handler
+
+    def install(self) -> None:
+        """Install the handlers (main thread only)."""
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.pending.append(signum)
+
+    def take(self) -> list[int]:
+        """Return and forget the signals received since the last call."""
+        taken, self.pending[:] = list(self.pending), []
+        return taken
+
+
+def wait_for_stop(daemon: Daemon, signals: Signals) -> str:
+    """Serve until SIGTERM or SIGINT, reloading on each SIGHUP; return the stopping signal."""
+    while True:
+        for signum in signals.take():
+            if signum == signal.SIGHUP:
+                log.info("reload requested", signal="SIGHUP", file=daemon.config_path)
+                daemon.reload()
+            else:
+                return signal.Signals(signum).name
+        time.sleep(POLL_S)
+
+
+def exit_now_if_stuck(finished: bool) -> None:
+    """Leave without joining worker threads whose queries would not end (the exit stays 0)."""
+    if finished:
+        return
+    log.warning("exiting with queries still running")
+    sys.stderr.flush()
+    os._exit(0)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `dqmon run` was asked for."""
+
+    config_path: str
+    listen: tuple[str, int] = ("0.0.0.0", 9464)
+    shard: Shard = Shard()
+    grace_s: float = 20.0
+    export: bool = True
+
+
+def parse_options(config_path: str, listen: str, shard: str | None, grace_period: str, *,
+                  export: bool = True) -> Options:
+    """Check the command line's values; a bad one is a UsageError (exit 2)."""
+    try:
+        address = parse_listen(listen)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
+    try:
+        chosen = Shard.parse(shard)
+    except ValueError as exc:
+        raise UsageError(f"--shard / DQMON_SHARD: {exc}") from None
+    try:
+        grace_s = parse_duration(grace_period)
+    except ValueError as exc:
+        raise UsageError(f"--grace-period: {exc}") from None
+    return Options(config_path, address, chosen, grace_s, export)
+
+
+def grace_budget(grace_s: float) -> tuple[float, float, float]:
+    """Split the grace period into (wait for runs, wait for cancelled queries, flush telemetry)."""
+    flush_s = min(FLUSH_S, grace_s / 4)
+    cancel_s = min(CANCEL_WAIT_S, grace_s / 4)
+    return grace_s - flush_s - cancel_s, cancel_s, flush_s
+
+
+def serve(options: Options) -> int:
+    """Run the daemon until SIGTERM/SIGINT; return the exit code (0)."""
+    from dqmon.telemetry import Telemetry
+
+    config = load_config(options.config_path)  # a bad file at start is exit 2, not a daemon
+    telemetry = Telemetry(daemon=True, export=options.export)
+    set_trace_id_source(telemetry.current_trace_id)
+    daemon = Daemon(options.config_path, telemetry, shard=options.shard)
+    signals = Signals()
+    signals.install()
+    server = _listen(options.listen, telemetry.metrics_text, daemon.ready)
+    server.start()
+    daemon.start(config)
+    log.info("daemon started", listen=f"{options.listen[0]}:{server.port}", pid=os.getpid(),
+             shard=str(options.shard), grace_period_s=options.grace_s)
+    stopped_by = wait_for_stop(daemon, signals)
+    wait_s, cancel_s, flush_s = grace_budget(options.grace_s)
+    log.info("stopping", signal=stopped_by, grace_period_s=options.grace_s)
+    finished = daemon.stop(wait_s, cancel_s)
+    telemetry.shutdown(timeout_s=flush_s)
+    server.stop()
+    log.info("stopped", signal=stopped_by, clean=finished)
+    exit_now_if_stuck(finished)
+    return 0
+
+
+def _listen(address: tuple[str, int], metrics: MetricsSource, ready: ReadySource) -> HealthServer:
+    try:
+        return HealthServer(address, metrics, ready)
+    except OSError as exc:
+        raise UsageError(f"--listen {address[0]}:{address[1]}: {exc.strerror or exc}") from None

@@ -57,6 +57,31 @@ def _load(config_path: str | None) -> Config:
     return load_config(config_path or default_config_path())
 
 
+# --- run (the daemon) ------------------------------------------------------------------------
+
+@cli.command()
+@_config_option()
+@click.option("--listen", default="0.0.0.0:9464", show_default=True, metavar="HOST:PORT",
+              help="serve /metrics, /healthz and /readyz here")
+@click.option("--shard", envvar="DQMON_SHARD", metavar="I/N",
+              help="run only the tables whose stable hash modulo N is I (env: DQMON_SHARD)")
+@click.option("--log-format", type=click.Choice(["json", "text"]),
+              help="log format on stderr (default: text on a terminal, else json)")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.option("--grace-period", default="20s", show_default=True, metavar="DURATION",
+              help="on SIGTERM: time for running checks to end and telemetry to flush")
+@click.option("--no-export", is_flag=True, help="no OTLP push (/metrics is still served)")
+def run(config_path: str | None, listen: str, shard: str | None, log_format: str | None,
+        log_level: str, grace_period: str, no_export: bool) -> int:
+    """Run every table's checks on its schedule until SIGTERM; SIGHUP reloads the file."""
+    from dqmon import daemon, logs
+
+    logs.configure(log_format, level=log_level)
+    return daemon.serve(daemon.parse_options(config_path or default_config_path(), listen,
+                                             shard, grace_period, export=not no_export))
+
+
 # --- run-once ------------------------------------------------------------------------------
 
 @cli.command("run-once")

@@ -13,7 +13,28 @@ from dqmon.errors import Problem
 
 Path = tuple[str | int, ...]
 
+_MERGE = "tag:yaml.org,2002:merge"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Values a file may build, aliases included: a few "billion laughs" lines must not hang dqmon.
+MAX_VALUES = 100_000
+
+# Plain words in front of PyYAML's terse messages.
+_YAML_HINTS = (
+    ("expected <block end>", "bad indentation"),
+    ("mapping values are not allowed here", "bad indentation, or an unquoted ': ' in a value"),
+    ("found character '\\t'", "a tab where YAML allows only spaces"),
+    ("expected ',' or ']'", "unclosed '['"),
+    ("expected ',' or '}'", "unclosed '{'"),
+)
+
+
+class _Unbuildable(Exception):
+    """The YAML parses but cannot become plain data (a recursive or exploding alias)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 @dataclass
@@ -24,6 +45,9 @@ class Document:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    unset: set[Path] = field(default_factory=set)  # values that lost an unset ${VAR}
+    built: int = 0
+    building: set[int] = field(default_factory=set)
 
     def line_of(self, path: Path) -> int:
         """Return the line of `path`, or of its nearest ancestor that exists."""
@@ -58,21 +82,45 @@ def load_document(text: str, file: str, env: Mapping[str, str]) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        doc.problems.append(Problem(file, line, "", f"invalid YAML: {exc.problem or exc}"))
+        doc.problems.append(Problem(file, line, "", yaml_message(exc.problem or str(exc))))
     except yaml.YAMLError as exc:
-        doc.problems.append(Problem(file, 1, "", f"invalid YAML: {exc}"))
+        doc.problems.append(Problem(file, 1, "", yaml_message(str(exc))))
+    except _Unbuildable as exc:
+        doc.data = None
+        doc.problems.append(exc.problem)
     finally:
         loader.dispose()
     return doc
 
 
+def yaml_message(problem: str) -> str:
+    """Say what PyYAML found, with a plain-words hint where one is known."""
+    hint = next((h for start, h in _YAML_HINTS if problem.startswith(start)), None)
+    return f"invalid YAML: {hint} ({problem})" if hint else f"invalid YAML: {problem}"
+
+
 def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, doc: Document,
            env: Mapping[str, str]) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        return _build_mapping(node, path, loader, doc, env)
-    if isinstance(node, yaml.SequenceNode):
+    doc.built += 1
+    if doc.built > MAX_VALUES:
+        raise _Unbuildable(doc.problem(path[:1], f"holds more than {MAX_VALUES} values "
+                                                 "(aliases of aliases?)"))
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node, path, loader, doc, env)
+    if id(node) in doc.building:
+        raise _Unbuildable(doc.problem(path, "an alias refers to a value that contains it"))
+    doc.building.add(id(node))
+    try:
+        if isinstance(node, yaml.MappingNode):
+            return _build_mapping(node, path, loader, doc, env)
         return [_build(item, (*path, i), loader, doc, env) for i, item in enumerate(node.value)]
+    finally:
+        doc.building.discard(id(node))
+
+
+def _scalar(node: yaml.ScalarNode, path: Path, loader: yaml.SafeLoader, doc: Document,
+            env: Mapping[str, str]) -> Any:
     value = loader.construct_object(node, deep=True)
     if isinstance(value, str) and node.tag == "tag:yaml.org,2002:str":
         return _expand(value, path, doc, env)
@@ -80,23 +128,38 @@ def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, doc: Document,
 
 
 def _build_mapping(node: yaml.MappingNode, path: Path, loader: yaml.SafeLoader, doc: Document,
-                   env: Mapping[str, str]) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    out: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str | int | float | bool) or key is None:
-            doc.problems.append(doc.problem(path, "keys must be plain scalars"))
+                   env: Mapping[str, str]) -> dict[str, Any]:
+    own = sum(key.tag != _MERGE for key, _ in node.value)
+    loader.flatten_mapping(node)  # `<<: *anchor` pairs now come first
+    merged, pairs = node.value[:len(node.value) - own], node.value[len(node.value) - own:]
+    out: dict[str, Any] = {}
+    for key_node, value_node in pairs:
+        key = _key(key_node, path, doc)
+        if key is None:
             continue
-        key = str(key)
         child = (*path, key)
+        line = key_node.start_mark.line + 1
         if key in out:
-            line = key_node.start_mark.line + 1
-            doc.problems.append(Problem(doc.file, line, format_path(child), "duplicate key"))
+            doc.problems.append(Problem(doc.file, line, format_path(child),
+                                        f"duplicate key (first at line {doc.lines[child]})"))
             continue
-        doc.lines[child] = key_node.start_mark.line + 1
+        doc.lines[child] = line
         out[key] = _build(value_node, child, loader, doc, env)
+    # Merged keys never override the mapping's own; among merges the first listed wins (YAML).
+    for key_node, value_node in reversed(merged):
+        key = _key(key_node, path, doc)
+        if key is not None and key not in out:
+            out[key] = _build(value_node, (*path, key), loader, doc, env)
     return out
+
+
+def _key(node: yaml.Node, path: Path, doc: Document) -> str | None:
+    """Return a key as written (`on:` stays "on", not True), or None after a problem."""
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    doc.problems.append(Problem(doc.file, node.start_mark.line + 1, format_path(path),
+                                "a key must be a plain word, not a list or mapping"))
+    return None
 
 
 def _expand(value: str, path: Path, doc: Document, env: Mapping[str, str]) -> str:
@@ -108,7 +171,9 @@ def _expand(value: str, path: Path, doc: Document, env: Mapping[str, str]) -> st
             return env[name]
         if default is not None:
             return default
-        doc.problems.append(doc.problem(path, f"environment variable {name} is not set"))
+        doc.unset.add(path)
+        hint = f"set it, or write ${{{name}:-default}}"
+        doc.problems.append(doc.problem(path, f"environment variable {name} is not set ({hint})"))
         return ""
 
     return _VAR.sub(replace, value)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dqmon.config.types import (
-    Duration,
+    Between,
     Identifier,
     PositiveDuration,
     Ratio,
@@ -15,8 +15,18 @@ from dqmon.config.types import (
     Severity,
     TimeZoneName,
     TypeFamily,
+    Version,
     parse_schedule,
 )
+
+
+def _database_url(url: str) -> str:
+    """Reject a URL SQLAlchemy cannot parse, at load time, without echoing its password."""
+    # Imported here: dqmon.warehouse (the one definition of a valid URL) imports these models.
+    from dqmon.warehouse import parse_url
+
+    parse_url(url)
+    return url
 
 
 class Model(BaseModel):
@@ -26,7 +36,7 @@ class Model(BaseModel):
 
 
 class Warehouse(Model):
-    url: str = Field(min_length=1)
+    url: Annotated[str, Field(min_length=1), AfterValidator(_database_url)]
     statement_timeout: PositiveDuration = 60.0
     max_connections: int = Field(default=4, ge=1, le=256)
     timezone: TimeZoneName | None = None
@@ -50,7 +60,7 @@ class CheckBase(Model):
 
 class Freshness(CheckBase):
     column: Identifier
-    max_age: Duration
+    max_age: PositiveDuration
 
 
 class RowCount(CheckBase):
@@ -75,7 +85,7 @@ class Validity(CheckBase):
     condition: str | None = Field(default=None, min_length=1)
     in_: list[str | int | float | bool] | None = Field(default=None, alias="in", min_length=1)
     regex: str | None = Field(default=None, min_length=1)
-    between: tuple[float, float] | None = None
+    between: Between | None = None
     min_ratio: Ratio = 1.0
 
     @model_validator(mode="after")
@@ -90,8 +100,6 @@ class Validity(CheckBase):
             raise ValueError(f"'{given[0]}' needs 'column'")
         if given[0] == "condition" and self.column is not None:
             raise ValueError("'condition' checks whole rows: drop 'column'")
-        if self.between is not None and self.between[0] > self.between[1]:
-            raise ValueError("between: the lower bound must not exceed the upper bound")
         return self
 
     @property
@@ -163,6 +171,18 @@ class CheckEntry(Model):
         assert params is not None
         return params
 
+    @property
+    def names(self) -> list[str]:
+        """Return the check names this entry produces (completeness: one per column)."""
+        params = self.params
+        if params.name:
+            return [params.name]
+        if isinstance(params, Completeness):
+            return [f"completeness_{column}" for column in params.columns]
+        if isinstance(params, Uniqueness):
+            return ["uniqueness_" + "_".join(params.columns)]
+        return [self.kind]
+
     def params_for(self, kind: str) -> CheckParams | None:
         """Return the parameters for `kind`, or None."""
         value: CheckParams | None = getattr(self, "schema_" if kind == "schema" else kind)
@@ -184,7 +204,7 @@ class Table(Model):
 
 
 class ConfigFile(Model):
-    version: Literal[1]
+    version: Version
     warehouses: dict[str, Warehouse] = Field(min_length=1)
     defaults: Defaults = Defaults()
     tables: list[Table] = Field(min_length=1)

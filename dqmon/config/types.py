@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_DURATION = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_DURATION_HINT = "use 90s, 15m, 2h, 1d or a number of seconds"
 
 
 def parse_duration(value: object) -> float:
     """Turn 90s, 15m, 2h, 1d or a bare number of seconds into seconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration such as 90s, 15m, 2h, 1d or a number of seconds")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(
-                f"{value!r} is not a duration (use 90s, 15m, 2h, 1d or a number of seconds)")
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    elif isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration ({_DURATION_HINT})")
+    else:
+        raise ValueError(f"must be a duration ({_DURATION_HINT})")
     if seconds < 0:
         raise ValueError("must not be negative")
     return seconds
@@ -45,9 +45,29 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _pair(value: object) -> object:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError("must be [low, high]: a list of two numbers")
+    return value
+
+
+def _ordered(value: tuple[float, float]) -> tuple[float, float]:
+    if value[0] > value[1]:
+        raise ValueError("the lower bound must not exceed the upper bound")
+    return value
+
+
+def _version(value: int) -> int:
+    if value != 1:
+        raise ValueError(f"unsupported version {value} (this dqmon reads version 1)")
+    return value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 Ratio = Annotated[float, AfterValidator(_ratio)]
+Between = Annotated[tuple[float, float], BeforeValidator(_pair), AfterValidator(_ordered)]
+Version = Annotated[int, AfterValidator(_version)]
 Severity = Literal["critical", "warning"]
 TypeFamily = Literal["integer", "numeric", "text", "boolean", "date", "timestamp", "json", "other"]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
@@ -56,7 +76,7 @@ Identifier = Annotated[str, Field(min_length=1)]
 
 @dataclass(frozen=True)
 class Schedule:
-    """When a table's checks run: every N seconds, or on a 5-field cron string."""
+    """When a table's checks run: every N seconds, or on a 5-field cron string (in UTC)."""
 
     text: str
     interval_s: float | None = None
@@ -78,40 +98,112 @@ def parse_schedule(value: object) -> Schedule:
         return value
     text = str(value).strip()
     if text.startswith("every "):
-        seconds = parse_duration(text[len("every "):])
+        try:
+            seconds = parse_duration(text[len("every "):].strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not 'every <duration>' ({_DURATION_HINT})") from None
         if seconds <= 0:
             raise ValueError("the interval must be positive")
         return Schedule(text=text, interval_s=seconds)
     if len(text.split()) != 5:
         raise ValueError(f"{text!r} is neither 'every <duration>' nor a 5-field cron string")
-    from apscheduler.triggers.cron import CronTrigger
-
     try:
-        CronTrigger.from_crontab(text, timezone="UTC")
+        trigger = cron_trigger(text)
     except ValueError as exc:
         raise ValueError(f"invalid cron string {text!r}: {exc}") from None
+    if trigger.get_next_fire_time(None, _EPOCH) is None:
+        raise ValueError(f"the cron string {text!r} never fires")
     return Schedule(text=text, cron=text)
 
 
-def cron_longest_gap_s(cron: str, *, horizon: timedelta = timedelta(days=366),
-                      max_fires: int = 5000) -> float:
-    """Return the longest gap between consecutive fire times (a year, or `max_fires` fires)."""
-    from datetime import UTC, datetime
+# --- cron with crontab(5) semantics -----------------------------------------------------------
+# APScheduler 3 counts weekdays from Monday = 0 (crontab: Sunday = 0 or 7) and ANDs the day of
+# month with the day of week (crontab: either matches when both are restricted). These helpers
+# translate, so "* * * * 1-5" means Monday to Friday as every cron user expects.
 
+_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+_LABELS = {"day": "day of month", "day_of_week": "day of week"}
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_WEEKDAY_ITEM = re.compile(r"(\*|\w+(?:-\w+)?)(?:/(\d+))?")
+_EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # a fixed Monday: periods must not drift with the date
+
+
+def cron_trigger(cron: str, timezone: str = "UTC") -> Any:
+    """Build an APScheduler 3 trigger that fires exactly when crontab(5) would."""
+    from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
-    trigger = CronTrigger.from_crontab(cron, timezone="UTC")
-    start = datetime(2026, 1, 5, tzinfo=UTC)  # a fixed Monday: the answer must not drift
-    previous = trigger.get_next_fire_time(None, start)
+    fields = dict(zip(_FIELDS, cron.split(), strict=True))
+    day, weekday = fields["day"], fields["day_of_week"]
+    _check_fields({k: v for k, v in fields.items() if k != "day_of_week"})
+    fields["day_of_week"] = _apscheduler_weekdays(weekday)
+    if not day.startswith("*") and not weekday.startswith("*"):
+        return OrTrigger([CronTrigger(**{**fields, "day_of_week": "*"}, timezone=timezone),
+                          CronTrigger(**{**fields, "day": "*"}, timezone=timezone)])
+    return CronTrigger(**fields, timezone=timezone)
+
+
+def _check_fields(fields: dict[str, str]) -> None:
+    """Raise ValueError naming the first field APScheduler rejects."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    for name, value in fields.items():
+        try:
+            CronTrigger(**{name: value}, timezone="UTC")
+        except ValueError as exc:
+            reason = re.sub(r"^Error validating expression '[^']*': ", "", str(exc))
+            reason = reason[:1].lower() + reason[1:]
+            raise ValueError(f"{_LABELS.get(name, name)} {value!r}: {reason}") from None
+
+
+def _apscheduler_weekdays(field: str) -> str:
+    """Rewrite a crontab day-of-week field (Sunday = 0 or 7) as APScheduler weekday names."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for item in field.lower().split(","):
+        days |= _weekday_item(item)
+    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+
+
+def _weekday_item(item: str) -> set[int]:
+    match = _WEEKDAY_ITEM.fullmatch(item)
+    if not match or match.group(2) == "0":
+        raise ValueError(f"day of week {item!r}: use 0-7 or sun-sat, a range a-b, a step /n")
+    span, step = match.group(1), int(match.group(2) or 1)
+    first, _, last = span.partition("-")
+    lo, hi = (0, 7) if span == "*" else (_weekday(first), _weekday(last or first))
+    if match.group(2) and not last:
+        hi = 7  # "a/n" runs from a to the end of the week, as in Vixie cron
+    if lo > hi:
+        raise ValueError(f"day of week {item!r}: the range runs backwards")
+    return {day % 7 for day in range(lo, hi + 1, step)}
+
+
+def _weekday(token: str) -> int:
+    if token.isdigit() and int(token) <= 7:
+        return int(token)
+    if token in _WEEKDAYS:
+        return _WEEKDAYS.index(token)
+    raise ValueError(f"day of week {token!r}: use 0-7 (0 and 7 are Sunday) or sun-sat")
+
+
+@functools.lru_cache(maxsize=256)
+def cron_longest_gap_s(cron: str, *, horizon: timedelta = timedelta(days=366),
+                       max_fires: int = 5000) -> float:
+    """Return the longest gap between consecutive fire times over a year (or `max_fires`)."""
+    trigger = cron_trigger(cron)
+    fire = trigger.get_next_fire_time(None, _EPOCH)
     longest = 0.0
     for _ in range(max_fires):
-        if previous is None or previous - start > horizon:
+        following = None if fire is None else trigger.get_next_fire_time(
+            fire, fire + timedelta(seconds=1))
+        if fire is None or following is None:
             break
-        following = trigger.get_next_fire_time(previous, previous + timedelta(seconds=1))
-        if following is None:
+        longest = max(longest, (following - fire).total_seconds())
+        if following - _EPOCH > horizon:
             break
-        longest = max(longest, (following - previous).total_seconds())
-        previous = following
+        fire = following
     return longest
 
 

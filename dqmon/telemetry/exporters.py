@@ -1,0 +1,167 @@
+"""Push exporters: OTLP gRPC and console, each failure reported once per outage.
+
+The OTLP exporter logs every retry and every failure itself; dqmon silences those records
+and reports the outcome it sees instead: one warning when a target starts failing, one info
+line when it answers again (SPEC section 3: "reported once per outage").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+
+from dqmon.telemetry.settings import OtlpTarget, Settings
+
+log = logging.getLogger("dqmon.telemetry")
+
+_EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",)
+
+
+class ExportHealth:
+    """Remembers which targets are failing, to warn once per outage rather than per export."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failing: set[str] = set()
+
+    def report(self, target: str, ok: bool) -> None:
+        """Record one export's outcome; log only when the target's state changes."""
+        with self._lock:
+            changed = (target in self._failing) == ok
+            if ok:
+                self._failing.discard(target)
+            else:
+                self._failing.add(target)
+        if changed and not ok:
+            log.warning("telemetry: export to %s failed; metrics and spans are dropped until "
+                        "it answers (the checks' results and exit code are unaffected)", target)
+        elif changed:
+            log.info("telemetry: export to %s works again", target)
+
+
+class ReportingMetricExporter(MetricExporter):
+    """Delegates to an exporter and reports each outcome to an `ExportHealth`."""
+
+    def __init__(self, inner: MetricExporter, target: str, health: ExportHealth) -> None:
+        super().__init__(preferred_temporality=inner._preferred_temporality,
+                         preferred_aggregation=inner._preferred_aggregation)
+        self._inner, self._target, self._health = inner, target, health
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+               **kwargs: Any) -> MetricExportResult:
+        """Export and report; never raises."""
+        try:
+            result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception:  # noqa: BLE001 - an exporter bug must not reach the checks
+            result = MetricExportResult.FAILURE
+        self._health.report(self._target, result is MetricExportResult.SUCCESS)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """Flush the wrapped exporter."""
+        return self._inner.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Shut the wrapped exporter down."""
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+class ReportingSpanExporter(SpanExporter):
+    """Delegates to a span exporter and reports each outcome to an `ExportHealth`."""
+
+    def __init__(self, inner: SpanExporter, target: str, health: ExportHealth) -> None:
+        self._inner, self._target, self._health = inner, target, health
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export and report; never raises."""
+        try:
+            result = self._inner.export(spans)
+        except Exception:  # noqa: BLE001 - an exporter bug must not reach the checks
+            result = SpanExportResult.FAILURE
+        self._health.report(self._target, result is SpanExportResult.SUCCESS)
+        return result
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the wrapped exporter."""
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self._inner.shutdown()
+
+
+def metric_readers(settings: Settings, health: ExportHealth, *,
+                   daemon: bool) -> list[MetricReader]:
+    """Build the push readers `OTEL_METRICS_EXPORTER` asks for (prometheus is pull: none here)."""
+    # run-once: no ticker thread at all; the one export is the flush at shutdown.
+    interval_ms = settings.export_interval_s * 1000 if daemon else math.inf
+    exporters: list[MetricExporter] = []
+    if "otlp" in settings.metrics_exporters:
+        # Imported here: gRPC costs a tenth of a second that --no-export need not pay.
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        target = settings.metrics_otlp
+        exporters.append(ReportingMetricExporter(
+            OTLPMetricExporter(**_otlp_args(target)), target.label, health))
+    if "console" in settings.metrics_exporters:
+        exporters.append(ConsoleMetricExporter(out=sys.stderr))  # stdout carries the results
+    return [PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms,
+                                          export_timeout_millis=_timeout_ms(settings))
+            for exporter in exporters]
+
+
+def span_processors(settings: Settings, health: ExportHealth) -> list[SpanProcessor]:
+    """Build the span processors `OTEL_TRACES_EXPORTER` asks for."""
+    exporters: list[SpanExporter] = []
+    if "otlp" in settings.traces_exporters:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        target = settings.traces_otlp
+        exporters.append(ReportingSpanExporter(
+            OTLPSpanExporter(**_otlp_args(target)), target.label, health))
+    if "console" in settings.traces_exporters:
+        exporters.append(ConsoleSpanExporter(out=sys.stderr))
+    return [BatchSpanProcessor(exporter) for exporter in exporters]
+
+
+def quiet_exporter_logs() -> None:
+    """Drop the OTLP exporter's own retry and failure records: `ExportHealth` reports instead."""
+    for name in _EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _BelowWarning) for f in logger.filters):
+            logger.addFilter(_BelowWarning())
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+def _otlp_args(target: OtlpTarget) -> dict[str, Any]:
+    return {"endpoint": target.endpoint, "insecure": target.insecure,
+            "headers": dict(target.headers) or None, "timeout": target.timeout_s}
+
+
+def _timeout_ms(settings: Settings) -> float:
+    # A little above the exporter's own deadline, so the exporter is what gives up.
+    return (settings.metrics_otlp.timeout_s + 1) * 1000

@@ -1,0 +1,94 @@
+"""The results registry the gauges observe: the latest state of every reported check series.
+
+dqmon owns this state (rather than synchronous gauges) so that a check removed from the
+config stops being reported, a non-finite value is never written, and the number of
+`dq.partition` series stays bounded (SPEC section 3, issue 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dqmon.config.resolved import CheckSpec
+from dqmon.results import CheckResult
+
+# Slices kept per check: the current one plus a few just closed, so a daemon that moves to
+# the next day (or hour) still shows how the previous slice ended, yet never grows forever.
+PARTITIONS_KEPT = 3
+
+SeriesKey = tuple[str, str]  # (dq.table, dq.check)
+
+
+@dataclass(frozen=True)
+class Series:
+    """What the gauges report for one check (and one partition slice)."""
+
+    spec: CheckSpec
+    attributes: Mapping[str, str]  # the value gauge's attributes
+    value: float | None  # the last finite value; None = no value point
+    passed: bool
+    up: bool
+    duration_s: float
+    last_run_s: float
+
+    def check_attributes(self) -> dict[str, str]:
+        """Return the attributes of the dq.check.* gauges: the value's plus dq.severity."""
+        return {**self.attributes, "dq.severity": self.spec.severity}
+
+
+def next_series(previous: Series | None, result: CheckResult) -> Series:
+    """Fold one result into its series: an error keeps the last value (SPEC section 6)."""
+    if result.status == "error":
+        kept = previous is not None and previous.spec.metric == result.metric
+        value = previous.value if kept and previous is not None else None
+    else:
+        value = result.value if result.value is not None and math.isfinite(result.value) else None
+    return Series(spec=result.spec, attributes=result.attributes(), value=value,
+                  passed=result.status == "pass", up=result.status != "error",
+                  duration_s=result.duration_s, last_run_s=result.started_at_s)
+
+
+class ResultsRegistry:
+    """Thread-safe latest state per (table, check, partition), read by the gauge callbacks."""
+
+    def __init__(self, partitions_kept: int = PARTITIONS_KEPT) -> None:
+        self._kept = max(1, partitions_kept)
+        self._lock = threading.Lock()
+        self._series: dict[SeriesKey, OrderedDict[str | None, Series]] = {}
+
+    def record(self, results: Iterable[CheckResult]) -> None:
+        """Fold results in; the least recently run slices beyond the bound are dropped."""
+        with self._lock:
+            for result in results:
+                slices = self._series.setdefault((result.table, result.check), OrderedDict())
+                slices[result.partition] = next_series(slices.pop(result.partition, None), result)
+                while len(slices) > self._kept:
+                    slices.popitem(last=False)
+
+    def retain(self, specs: Iterable[CheckSpec]) -> None:
+        """Keep only the checks in `specs`, with their new severity and threshold."""
+        wanted = {(spec.table, spec.name): spec for spec in specs}
+        with self._lock:
+            for key in list(self._series):
+                spec = wanted.get(key)
+                slices = self._series[key]
+                if spec is None or not _same_series(spec, next(iter(slices.values())).spec):
+                    del self._series[key]
+                    continue
+                for partition, series in slices.items():
+                    slices[partition] = dataclasses.replace(series, spec=spec)
+
+    def snapshot(self) -> list[Series]:
+        """Return every current series (immutable, safe to read without the lock)."""
+        with self._lock:
+            return [series for slices in self._series.values() for series in slices.values()]
+
+
+def _same_series(new: CheckSpec, old: CheckSpec) -> bool:
+    """Tell whether a reloaded check still publishes the same metric and attributes."""
+    return new.kind == old.kind and new.columns == old.columns

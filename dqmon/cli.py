@@ -98,13 +98,20 @@ def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str
     config = _load(config_path)
     plan = select(config, tables, checks, partition)
     warehouses = open_warehouses(config.warehouses)
+    from dqmon.telemetry import Telemetry  # here: other commands need no OpenTelemetry
+
+    telemetry = Telemetry(export=not no_export)
     results: list[CheckResult] = []
     try:
-        for table, specs, slice_ in plan:
-            results += scan_table(table, warehouses[table.warehouse], only=specs, slice_=slice_)
+        with telemetry.run_span():
+            for table, specs, slice_ in plan:
+                results += scan_table(table, warehouses[table.warehouse], only=specs,
+                                      slice_=slice_, observer=telemetry.observer)
+        telemetry.record(results)
     finally:
         for warehouse in warehouses.values():
             warehouse.dispose()
+        telemetry.shutdown()  # one bounded flush; an export failure never changes the exit code
     click.echo(render_json(results) if fmt == "json" else render_text(results))
     return int(exit_code(results))
 

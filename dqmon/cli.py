@@ -274,10 +274,6 @@ def validate(config_path: str | None, show_sql: bool, connect: bool) -> int:
 
 # --- rules and dashboard ---------------------------------------------------------------------
 
-def _output_option() -> click.Option:
-    return click.option("-o", "--output", metavar="FILE", help="write here instead of stdout")  # type: ignore[return-value]
-
-
 def _emit(text: str, output: str | None) -> None:
     """Write generated text to FILE, or to stdout."""
     if output is None:
@@ -294,7 +290,7 @@ def _emit(text: str, output: str | None) -> None:
 
 @cli.command()
 @_config_option()
-@_output_option()
+@click.option("-o", "--output", metavar="FILE", help="write here instead of stdout")
 def rules(config_path: str | None, output: str | None) -> int:
     """Write Prometheus alerting rules derived from the checks."""
     from dqmon.alerts import render_rules
@@ -305,7 +301,7 @@ def rules(config_path: str | None, output: str | None) -> int:
 
 @cli.command()
 @_config_option()
-@_output_option()
+@click.option("-o", "--output", metavar="FILE", help="write here instead of stdout")
 def dashboard(config_path: str | None, output: str | None) -> int:
     """Write a Grafana dashboard (JSON) over dqmon's metrics."""
     from dqmon.dashboard import render_dashboard

@@ -57,8 +57,12 @@ FROM generate_series(1, 1000) AS g;
 
 ANALYZE;
 
--- dqmon's own login: read-only, SELECT only.
-CREATE ROLE dqmon LOGIN PASSWORD :'dqmon_password';
-ALTER ROLE dqmon SET default_transaction_read_only = on;
-GRANT USAGE ON SCHEMA public TO dqmon;
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO dqmon;
+-- dqmon's own login: read-only, SELECT only (`psql -v dqmon_role=NAME` renames it).
+\if :{?dqmon_role}
+\else
+    \set dqmon_role dqmon
+\endif
+CREATE ROLE :"dqmon_role" LOGIN PASSWORD :'dqmon_password';
+ALTER ROLE :"dqmon_role" SET default_transaction_read_only = on;
+GRANT USAGE ON SCHEMA public TO :"dqmon_role";
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"dqmon_role";

@@ -120,3 +120,18 @@ def test_metrics_endpoint_labels_and_values(scrape: str) -> None:
     (target,) = _samples(scrape, "target_info")
     assert target.labels["service_instance_id"] == "scrape-test"
     assert target.labels["service_name"] == "dqmon"
+
+
+def test_metrics_text_speaks_openmetrics_when_asked() -> None:
+    """An OpenMetrics Accept header gets OpenMetrics with the same family names."""
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as openmetrics_families,
+    )
+
+    telemetry = Telemetry(daemon=True, export=False, env={})
+    telemetry.record(_results())
+    body, content_type = telemetry.metrics_text("application/openmetrics-text; version=1.0.0")
+    telemetry.shutdown()
+    assert content_type.startswith("application/openmetrics-text")
+    names = {f.name for f in openmetrics_families(body.decode())}
+    assert names == SPEC_NAMES | {"target"}  # OpenMetrics names the info family without _info

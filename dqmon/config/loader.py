@@ -26,6 +26,9 @@ _YAML_HINTS = (
     ("found character '\\t'", "a tab where YAML allows only spaces"),
     ("expected ',' or ']'", "unclosed '['"),
     ("expected ',' or '}'", "unclosed '{'"),
+    ("expected alphabetic or numeric character", "quote a value that starts with '*' or '&', "
+                                                 "such as a cron string"),
+    ("found undefined alias", "no anchor of that name, or an unquoted value that starts with '*'"),
 )
 
 
@@ -45,7 +48,7 @@ class Document:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    unset: set[Path] = field(default_factory=set)  # values that lost an unset ${VAR}
+    reported: set[Path] = field(default_factory=set)  # values whose problem is already said
     built: int = 0
     building: set[int] = field(default_factory=set)
 
@@ -88,6 +91,9 @@ def load_document(text: str, file: str, env: Mapping[str, str]) -> Document:
     except _Unbuildable as exc:
         doc.data = None
         doc.problems.append(exc.problem)
+    except RecursionError:
+        doc.data = None
+        doc.problems.append(Problem(file, 1, "", "the file nests lists and mappings too deeply"))
     finally:
         loader.dispose()
     return doc
@@ -121,7 +127,15 @@ def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, doc: Document,
 
 def _scalar(node: yaml.ScalarNode, path: Path, loader: yaml.SafeLoader, doc: Document,
             env: Mapping[str, str]) -> Any:
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise
+    except Exception:  # noqa: BLE001 - PyYAML's constructors raise anything on a bad !!tag value
+        doc.reported.add(path)
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        doc.problems.append(doc.problem(path, f"cannot read {node.value!r} as {tag}"))
+        return None
     if isinstance(value, str) and node.tag == "tag:yaml.org,2002:str":
         return _expand(value, path, doc, env)
     return value
@@ -171,7 +185,7 @@ def _expand(value: str, path: Path, doc: Document, env: Mapping[str, str]) -> st
             return env[name]
         if default is not None:
             return default
-        doc.unset.add(path)
+        doc.reported.add(path)
         hint = f"set it, or write ${{{name}:-default}}"
         doc.problems.append(doc.problem(path, f"environment variable {name} is not set ({hint})"))
         return ""

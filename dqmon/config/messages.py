@@ -46,8 +46,8 @@ def located(exc: ValidationError, doc: Document) -> list[Problem]:
     problems: dict[str, Problem] = {}
     for error in exc.errors():
         path = _data_path(error["loc"], doc.data)
-        if path in doc.unset:
-            continue  # "NOPE is not set" already says why this value is empty
+        if path in doc.reported:
+            continue  # e.g. "NOPE is not set" already says why this value is empty
         problem = doc.problem(path, message(error, path))
         problems.setdefault(problem.path, problem)  # a union reports one place several times
     return list(problems.values())

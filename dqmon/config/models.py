@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from dqmon.config.types import (
     Between,
     Identifier,
+    Number,
     PositiveDuration,
     Ratio,
     ScheduleField,
@@ -123,8 +124,8 @@ class Schema(CheckBase):
 class Custom(CheckBase):
     name: Identifier
     sql: str = Field(min_length=1)
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> Custom:

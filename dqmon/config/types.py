@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"{value!r} is not a duration ({_DURATION_HINT})")
     else:
         raise ValueError(f"must be a duration ({_DURATION_HINT})")
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite duration")
     if seconds < 0:
         raise ValueError("must not be negative")
     return seconds
@@ -66,7 +69,8 @@ def _version(value: int) -> int:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 Ratio = Annotated[float, AfterValidator(_ratio)]
-Between = Annotated[tuple[float, float], BeforeValidator(_pair), AfterValidator(_ordered)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Between = Annotated[tuple[Number, Number], BeforeValidator(_pair), AfterValidator(_ordered)]
 Version = Annotated[int, AfterValidator(_version)]
 Severity = Literal["critical", "warning"]
 TypeFamily = Literal["integer", "numeric", "text", "boolean", "date", "timestamp", "json", "other"]
@@ -96,7 +100,9 @@ def parse_schedule(value: object) -> Schedule:
     """Parse "every <duration>" or a 5-field cron string."""
     if isinstance(value, Schedule):
         return value
-    text = str(value).strip()
+    if not isinstance(value, str):
+        raise ValueError("must be 'every <duration>' or a 5-field cron string")
+    text = value.strip()
     if text.startswith("every "):
         try:
             seconds = parse_duration(text[len("every "):].strip())

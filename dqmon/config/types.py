@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -195,22 +196,40 @@ def _weekday(token: str) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def cron_longest_gap_s(cron: str, *, horizon: timedelta = timedelta(days=366),
-                       max_fires: int = 5000) -> float:
-    """Return the longest gap between consecutive fire times over a year (or `max_fires`)."""
+def cron_longest_gap_s(cron: str, *, horizon: timedelta = timedelta(days=366)) -> float:
+    """Return the longest gap between consecutive fire times over a year from a fixed Monday.
+
+    Cron picks days and times of day independently, so every firing day fires at the same
+    times: the longest gap is inside one day or from one firing day's last run to the next
+    firing day's first. That walks firing days (at most ~366), not fires (up to 527,040).
+    """
     trigger = cron_trigger(cron)
-    fire = trigger.get_next_fire_time(None, _EPOCH)
-    longest = 0.0
-    for _ in range(max_fires):
-        following = None if fire is None else trigger.get_next_fire_time(
-            fire, fire + timedelta(seconds=1))
-        if fire is None or following is None:
+    first = trigger.get_next_fire_time(None, _EPOCH)
+    if first is None:
+        return 0.0
+    times = _fires_on_day_of(trigger, first)
+    longest = max((b - a for a, b in itertools.pairwise(times)), default=timedelta(0))
+    day_span = times[-1] - times[0]
+    while True:
+        midnight = first.replace(hour=0, minute=0, second=0, microsecond=0)
+        following = trigger.get_next_fire_time(None, midnight + timedelta(days=1))
+        if following is None:
             break
-        longest = max(longest, (following - fire).total_seconds())
+        longest = max(longest, following - (first + day_span))
         if following - _EPOCH > horizon:
             break
-        fire = following
-    return longest
+        first = following
+    return longest.total_seconds()
+
+
+def _fires_on_day_of(trigger: Any, first: datetime) -> list[datetime]:
+    """Return the fire times on the (UTC) day of `first`, starting with it."""
+    fires = [first]
+    while True:
+        following = trigger.get_next_fire_time(fires[-1], fires[-1] + timedelta(seconds=1))
+        if following is None or following.date() != first.date():
+            return fires
+        fires.append(following)
 
 
 ScheduleField = Annotated[Schedule, BeforeValidator(parse_schedule)]

@@ -152,6 +152,9 @@ def test_durations_in_the_file_are_seconds() -> None:
     ("*/10 9-17 * * 1-5", (2 * 24 + 15) * 3600.0 + 10 * 60),  # Fri 17:50 -> Mon 09:00
     ("0 12 * * 0", 7 * 86400.0),
     ("0 0 29 2 *", (365 * 3 + 366) * 86400.0),  # 2028-02-29 -> 2032-02-29
+    ("* * * * 1-5", 2 * 86400.0 + 60),  # Fri 23:59 -> Mon 00:00, beyond 5,000 fires
+    ("30 4 * 2 1", 343 * 86400.0),  # the last Monday of February -> the first one next year
+    ("0 9,17 * * *", 16 * 3600.0),
 ])
 def test_schedule_periods(text: str, period_s: float) -> None:
     """A schedule's period is its interval, or a cron string's longest gap between runs."""

@@ -140,6 +140,8 @@ def cron_trigger(cron: str, timezone: str = "UTC") -> Any:
     from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
+    if len(cron.split()) != len(_FIELDS):
+        raise ValueError("a cron string has 5 fields: minute hour day-of-month month day-of-week")
     fields = dict(zip(_FIELDS, cron.split(), strict=True))
     day, weekday = fields["day"], fields["day_of_week"]
     _check_fields({k: v for k, v in fields.items() if k != "day_of_week"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -14,10 +14,11 @@ from dqmon import __version__
 from dqmon.checks.timeutil import Slice, parse_slice
 from dqmon.config import CheckSpec, Config, TableSpec, default_config_path, load_config
 from dqmon.errors import ConfigError, UsageError
-from dqmon.results import CheckResult, ExitCode, exit_code, json_number
+from dqmon.results import CheckResult, ExitCode, exit_code
 from dqmon.scan import scan_table
 from dqmon.warehouse import open_warehouses
 
+F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_HELP = "checks file (default: $DQMON_CONFIG, then ./checks.yaml)"
 
 
@@ -49,8 +50,8 @@ def cli() -> None:
     """Declarative data-quality checks, published as OpenTelemetry gauges."""
 
 
-def _config_option() -> click.Option:
-    return click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)  # type: ignore[return-value]
+def _config_option() -> Callable[[F], F]:
+    return click.option("--config", "config_path", metavar="PATH", help=CONFIG_HELP)
 
 
 def _load(config_path: str | None) -> Config:
@@ -86,8 +87,10 @@ def run(config_path: str | None, listen: str, shard: str | None, log_format: str
 
 @cli.command("run-once")
 @_config_option()
-@click.option("--table", "tables", multiple=True, metavar="NAME", help="only this table (repeatable)")
-@click.option("--check", "checks", multiple=True, metavar="NAME", help="only this check (repeatable)")
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="only this table (repeatable)")
+@click.option("--check", "checks", multiple=True, metavar="NAME",
+              help="only this check (repeatable)")
 @click.option("--partition", metavar="SLICE", help="check this slice: 2026-11-20 or 2026-11-20T13")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
@@ -225,6 +228,8 @@ def format_threshold(result: CheckResult) -> str:
     hi = None if t.max is None else _format(result.spec.kind, t.max)
     if lo is not None and hi is not None:
         return f"{lo}..{hi}"
+    if lo is None and hi is None:
+        return "-"  # a row_count without bounds only publishes its value
     return f">= {lo}" if lo is not None else f"<= {hi}"
 
 

@@ -55,6 +55,7 @@ MIN_MISFIRE_GRACE_S = 5  # APScheduler's default of 1 s skips jobs when many are
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 60.0
 CANCEL_WAIT_S = 3.0  # at most this part of the grace period goes to cancelled queries returning
+CANCEL_POLL_S = 0.2
 FLUSH_S = 3.0  # at most this part goes to the last telemetry flush
 POLL_S = 0.2  # how often the main thread looks at pending signals
 
@@ -364,15 +365,23 @@ class Daemon:
         self._scheduler.shutdown(wait=False)
         finished = self._runs.wait_idle(wait_s)
         if not finished:
-            cancelled = self._in_flight.cancel_all()
             log.warning("cancelling running queries", waited_s=round(wait_s, 1),
-                        queries=cancelled)
-            finished = self._runs.wait_idle(cancel_wait_s)
+                        queries=self._in_flight.cancel_all())
+            finished = self._cancel_until_idle(cancel_wait_s)
         self._in_flight.unwatch()
         if finished:
             for slot in self._slots.values():
                 slot.warehouse.dispose()
         return finished
+
+    def _cancel_until_idle(self, timeout_s: float) -> bool:
+        """Keep cancelling: a scan's next query, or one not yet started when asked, ends too."""
+        deadline = time.monotonic() + timeout_s
+        while not self._runs.wait_idle(min(CANCEL_POLL_S, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+            self._in_flight.cancel_all()
+        return True
 
     def reload(self) -> bool:
         """Re-read the config file; a bad file is logged and the running jobs stay."""
@@ -405,6 +414,9 @@ class Daemon:
             self._slots, self._loaded = slots, True
         log.info("config loaded", file=config.file, shard=str(self.shard), tables=len(jobs),
                  of_tables=len(config.tables), scheduled=len(changed), removed=len(removed))
+        if not jobs:
+            log.warning("no table to check in this shard", shard=str(self.shard),
+                        of_tables=len(config.tables))
 
     def _slots_for(self, config: Config) -> dict[str, WarehouseSlot]:
         """Keep each warehouse whose settings did not change (its pool and its outage state)."""
@@ -454,8 +466,11 @@ class Daemon:
     def _run(self, job: TableJob) -> None:
         """Run one table's checks and publish them (never raises)."""
         lock = self._table_locks.setdefault(job.table.name, threading.Lock())
-        if self._stopping or not lock.acquire(blocking=False):
-            return  # stopping, or the previous generation's run of this table is still going
+        if self._stopping:
+            return
+        if not lock.acquire(blocking=False):  # a run from before a reload is still going
+            log.warning("run skipped: the previous run is still going", table=job.table.name)
+            return
         try:
             with self._runs.tracking(), self._telemetry.run_span():
                 self._run_locked(job)

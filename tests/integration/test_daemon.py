@@ -57,12 +57,13 @@ class Daemon:
     """A `dqmon run` subprocess with its own port and a JSON log file."""
 
     def __init__(self, tmp_path: Path, config: Path, *args: str,
-                 env: dict[str, str] | None = None, name: str = "daemon") -> None:
+                 env: dict[str, str] | None = None, name: str = "daemon",
+                 export: bool = False) -> None:
         self.port = free_port()
         self.log_path = tmp_path / f"{name}.log"
         self._log = self.log_path.open("w")
         command = [*DQMON, "run", "--config", str(config), "--listen", f"127.0.0.1:{self.port}",
-                   "--log-format", "json", "--no-export", *args]
+                   "--log-format", "json", *args, *([] if export else ["--no-export"])]
         self.proc = subprocess.Popen(command, stderr=self._log, stdout=subprocess.DEVNULL,
                                      env={**os.environ, **(env or {})})
 
@@ -318,6 +319,26 @@ def test_sigterm_cancels_running_queries_and_exits_zero_within_the_grace_period(
     assert checked is not None and "canceling statement due to user request" in checked["error"]
     stopped = daemon.event("stopped")
     assert stopped is not None and (stopped["signal"], stopped["clean"]) == ("SIGTERM", True)
+
+
+def test_sigterm_flushes_otlp_beside_metrics(
+        tmp_path: Path, pg_url: str, make_table: MakeTable,
+        start: Callable[..., Daemon]) -> None:
+    """OTLP push works beside /metrics: with a 1 h interval, SIGTERM's flush delivers the points."""
+    from otlp_receiver import OtlpReceiver
+
+    make_table("dmn_otlp", {"id": "int"}, [(1,), (2,)])
+    config = write_config(tmp_path / "checks.yaml", pg_url, row_count_table("dmn_otlp"))
+    with OtlpReceiver() as receiver:
+        daemon = start(config, env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                                    "OTEL_METRIC_EXPORT_INTERVAL": "3600000"}, export=True)
+        wait_for("/metrics", lambda: daemon.value("dq_row_count", "dmn_otlp", "row_count"))
+        assert receiver.points() == []  # nothing pushed yet: the interval is an hour
+        assert daemon.stop() == 0
+        rows = [p.value for p in receiver.points()
+                if p.name == "dq.row_count" and p.attributes.get("dq.table") == "dmn_otlp"]
+        assert rows == [2]
+        assert "dq.scan dmn_otlp" in {s.name for s in receiver.spans()}
 
 
 def test_sighup_reloads_a_good_file_and_rejects_a_broken_one(

@@ -14,7 +14,7 @@ from dqmon.logs import get_logger
 
 log = get_logger(__name__)
 
-MetricsSource = Callable[[], tuple[bytes, str]]
+MetricsSource = Callable[[str | None], tuple[bytes, str]]  # Accept header -> body, type
 ReadySource = Callable[[], bool]
 TEXT = "text/plain; charset=utf-8"
 
@@ -79,7 +79,7 @@ def _handler_class(metrics: MetricsSource, ready: ReadySource) -> type[BaseHTTPR
 
         def _metrics(self) -> None:
             try:
-                body, content_type = metrics()
+                body, content_type = metrics(self.headers.get("Accept"))
             except Exception as exc:  # noqa: BLE001 - a failed scrape must not kill the server
                 log.error("metrics scrape failed", error=str(exc) or type(exc).__name__)
                 self._send(500, b"metrics unavailable\n", TEXT)

@@ -372,24 +372,25 @@ def test_parse_listen_rejects_bad_addresses(text: str) -> None:
         parse_listen(text)
 
 
-def _get(port: int, path: str) -> tuple[int, str, str]:
+def _get(port: int, path: str, accept: str = "*/*") -> tuple[int, str, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept": accept})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.headers["Content-Type"], response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers["Content-Type"], exc.read().decode()
 
 
 def test_health_server_endpoints() -> None:
-    """/metrics serves the exporter's body, /healthz 200, /readyz follows readiness, else 404."""
+    """/metrics passes the Accept header on, /healthz is 200, /readyz follows readiness, else 404."""
     ready = [False]
     server = HealthServer(("127.0.0.1", 0),
-                          lambda: (b"dq_check_up 1\n", "text/plain; version=0.0.4"),
+                          lambda accept: (f"dq_check_up 1 # {accept}\n".encode(), "text/plain"),
                           lambda: ready[0])
     server.start()
     try:
-        assert _get(server.port, "/metrics") == (200, "text/plain; version=0.0.4",
-                                                 "dq_check_up 1\n")
+        assert _get(server.port, "/metrics", "application/openmetrics-text") == (
+            200, "text/plain", "dq_check_up 1 # application/openmetrics-text\n")
         assert _get(server.port, "/healthz")[0::2] == (200, "ok\n")
         assert _get(server.port, "/readyz")[0::2] == (503, "not ready\n")
         ready[0] = True

@@ -28,6 +28,7 @@ from apscheduler.events import (
     JobEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -391,7 +392,12 @@ class Daemon:
             log.error("reload rejected: the old config keeps running", file=self.config_path,
                       problems=[str(p) for p in exc.problems])
             return False
-        self.apply(config)
+        try:
+            self.apply(config)
+        except Exception as exc:  # noqa: BLE001 - a reload must never take the daemon down
+            log.error("reload failed: the old config keeps running", file=self.config_path,
+                      error=repr(exc))
+            return False
         return True
 
     # -- jobs
@@ -404,7 +410,8 @@ class Daemon:
         with self._publish:
             removed = [name for name in self._jobs if name not in jobs]
             for name in removed:
-                self._scheduler.remove_job(name)
+                with contextlib.suppress(JobLookupError):
+                    self._scheduler.remove_job(name)
             changed = [name for name, job in jobs.items() if job is not self._jobs.get(name)]
             for name in changed:
                 self._schedule(jobs[name])
@@ -430,11 +437,12 @@ class Daemon:
         return slots
 
     def _new_slot(self, name: str, settings: WarehouseSettings) -> WarehouseSlot:
+        warehouse = Warehouse(name, settings)
         self._generation += 1
         alias = f"{name}#{self._generation}"
         # One pool per warehouse, max_connections wide: a slow warehouse never starves another.
         self._scheduler.add_executor(ThreadPoolExecutor(settings.max_connections), alias)
-        return WarehouseSlot(Warehouse(name, settings), alias)
+        return WarehouseSlot(warehouse, alias)
 
     def _job_for(self, table: TableSpec, slot: WarehouseSlot) -> TableJob:
         old = self._jobs.get(table.name)

@@ -128,8 +128,9 @@ def configure(fmt: str | None = None, *, level: str = "info",
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
-    # APScheduler logs two INFO lines per job run; its warnings (missed runs) still get through.
-    logging.getLogger("apscheduler").setLevel(max(_LEVELS[level], logging.WARNING))
+    # APScheduler logs two INFO lines per run and a WARNING per missed or skipped run, which
+    # the daemon already logs as events of its own (dqmon.daemon._on_job_event).
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level == "debug" else logging.ERROR)
     return handler
 
 

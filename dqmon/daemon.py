@@ -318,6 +318,8 @@ def log_results(job: TableJob, results: Sequence[CheckResult], duration_s: float
                                  "checks": len(results), "passed": counts["pass"],
                                  "failed": counts["fail"], "errors": counts["error"],
                                  "duration_s": round(duration_s, 3)}
+    if counts["fail"]:
+        fields["failing"] = [r.check for r in results if r.status == "fail"]
     if not scanned:  # the outage was logged once already; don't repeat it for every table
         log.debug("table skipped: warehouse down", **fields, error="; ".join(errors))
     elif errors:

@@ -30,6 +30,7 @@ from dqmon.daemon import (
     backoff_s,
     check_table,
     grace_budget,
+    log_results,
     misfire_grace_s,
     parse_options,
     stable_hash,
@@ -181,6 +182,24 @@ def test_a_missing_warehouse_backs_off_and_recovers(tmp_path: Path) -> None:
     results, scanned = check_table(job, NullObserver())
     assert (scanned, results[0].status, results[0].value, job.slot.gate.down) == (
         True, "pass", 2.0, False)
+
+
+def test_each_run_logs_one_event_naming_failing_checks(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A run is one `table checked` event with counts and the names of the failing checks."""
+    db = _make_db(tmp_path / "wh.db", "t")
+    config = parse_config(_config_text(db, "  - {name: t, checks: [{row_count: {min: 5}}, "
+                                           "{row_count: {name: rows, max: 5}}]}"))
+    job = TableJob(config.tables[0], _sqlite_slot(db))
+    results, _ = check_table(job, NullObserver())
+    with caplog.at_level(logging.INFO, logger="dqmon.daemon"):
+        log_results(job, results, 0.01234)
+    [record] = caplog.records
+    assert (record.levelname, record.getMessage()) == ("INFO", "table checked")
+    assert logs.event_data(record) | {"time": None} == {
+        "time": None, "level": "info", "logger": "dqmon.daemon", "event": "table checked",
+        "table": "t", "warehouse": "main", "checks": 2, "passed": 1, "failed": 1, "errors": 0,
+        "duration_s": 0.012, "failing": ["row_count"]}
 
 
 def test_a_table_error_is_not_an_outage(tmp_path: Path) -> None:

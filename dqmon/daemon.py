@@ -18,9 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any, Protocol
+from typing import Protocol
 
-import sqlalchemy as sa
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
@@ -30,7 +29,7 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dqmon.config import (
@@ -43,6 +42,7 @@ from dqmon.config import (
     parse_duration,
 )
 from dqmon.config.models import Warehouse as WarehouseSettings
+from dqmon.config.types import cron_trigger
 from dqmon.errors import UsageError, WarehouseError
 from dqmon.http import HealthServer, MetricsSource, ReadySource, parse_listen
 from dqmon.logs import get_logger, set_trace_id_source
@@ -112,11 +112,11 @@ class Shard:
 
 # --- schedules and back-off --------------------------------------------------------------------
 
-def trigger_for(schedule: Schedule) -> IntervalTrigger | CronTrigger:
+def trigger_for(schedule: Schedule) -> BaseTrigger:
     """Return the APScheduler trigger of an `every <duration>` or cron schedule (cron in UTC)."""
     if schedule.interval_s is not None:
         return IntervalTrigger(seconds=schedule.interval_s, timezone=UTC)
-    return CronTrigger.from_crontab(schedule.cron or "", timezone=UTC)
+    return cron_trigger(schedule.cron or "", "UTC")  # crontab(5) weekdays, day-of-month OR
 
 
 def misfire_grace_s(schedule: Schedule) -> int:
@@ -175,50 +175,6 @@ class WarehouseGate:
                 self.next_attempt_s = self._clock() + backoff_s(self.failures) * self._jitter()
             self._probing = False
             return max(0.0, self.next_attempt_s - self._clock())
-
-
-# --- running queries ---------------------------------------------------------------------------
-
-class InFlight:
-    """The DBAPI connections checked out right now, so SIGTERM can cancel their queries."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._connections: dict[int, Any] = {}
-
-    def watch(self) -> None:
-        """Track checkouts of every SQLAlchemy pool in this process (only warehouses here)."""
-        sa.event.listen(sa.pool.Pool, "checkout", self._checkout)
-        sa.event.listen(sa.pool.Pool, "checkin", self._checkin)
-
-    def unwatch(self) -> None:
-        """Stop tracking."""
-        sa.event.remove(sa.pool.Pool, "checkout", self._checkout)
-        sa.event.remove(sa.pool.Pool, "checkin", self._checkin)
-
-    def _checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        with self._lock:
-            self._connections[id(record)] = dbapi_conn
-
-    def _checkin(self, _dbapi_conn: Any, record: Any) -> None:
-        with self._lock:
-            self._connections.pop(id(record), None)
-
-    def cancel_all(self) -> int:
-        """Ask the server (or SQLite) to cancel each running query; return how many were asked."""
-        with self._lock:
-            connections = list(self._connections.values())
-        return sum(_cancel(conn) for conn in connections)
-
-
-def _cancel(dbapi_conn: Any) -> bool:
-    for name in ("cancel_safe", "cancel", "interrupt"):  # psycopg 3.2+, psycopg, sqlite3/duckdb
-        method = getattr(dbapi_conn, name, None)
-        if callable(method):
-            with contextlib.suppress(Exception):
-                method()
-                return True
-    return False
 
 
 class Runs:
@@ -345,7 +301,6 @@ class Daemon:
         self._table_locks: dict[str, threading.Lock] = {}
         self._publish = threading.Lock()  # a reload and a finishing run never interleave
         self._runs = Runs()
-        self._in_flight = InFlight()
         self._loaded = False
         self._stopping = False
         self._generation = 0
@@ -354,7 +309,6 @@ class Daemon:
 
     def start(self, config: Config) -> None:
         """Schedule the config's tables (first runs right away) and start the scheduler."""
-        self._in_flight.watch()
         self.apply(config)
         self._scheduler.start()
 
@@ -369,9 +323,8 @@ class Daemon:
         finished = self._runs.wait_idle(wait_s)
         if not finished:
             log.warning("cancelling running queries", waited_s=round(wait_s, 1),
-                        queries=self._in_flight.cancel_all())
+                        queries=self._cancel_queries())
             finished = self._cancel_until_idle(cancel_wait_s)
-        self._in_flight.unwatch()
         if finished:
             for slot in self._slots.values():
                 slot.warehouse.dispose()
@@ -383,8 +336,12 @@ class Daemon:
         while not self._runs.wait_idle(min(CANCEL_POLL_S, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 return False
-            self._in_flight.cancel_all()
+            self._cancel_queries()
         return True
+
+    def _cancel_queries(self) -> int:
+        """Cancel every running query of every warehouse; return how many were asked."""
+        return sum(slot.warehouse.cancel_running() for slot in list(self._slots.values()))
 
     def reload(self) -> bool:
         """Re-read the config file; a bad file is logged and the running jobs stay."""

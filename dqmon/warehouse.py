@@ -39,6 +39,7 @@ class Warehouse:
         self.tz = ZoneInfo(settings.timezone or "UTC")
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._running: dict[int, Any] = {}  # DBAPI connections inside a session, for cancel
         self._secrets = [s for s in (self.url.password,) if s]
 
     @property
@@ -87,6 +88,12 @@ class Warehouse:
         kwargs = {"render_postcompile": True, "literal_binds": literal}
         return str(query.compile(dialect=self.sa_dialect, compile_kwargs=kwargs))
 
+    def cancel_running(self) -> int:
+        """Ask the server (or SQLite/DuckDB) to cancel every running query; return how many."""
+        with self._lock:
+            connections = list(self._running.values())
+        return sum(_cancel(conn) for conn in connections)
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         with self._lock:
@@ -108,10 +115,15 @@ class Warehouse:
         started = time.monotonic()
         try:
             with conn:
+                dbapi = conn.connection.dbapi_connection
+                with self._lock:
+                    self._running[id(dbapi)] = dbapi
                 timer = self._client_deadline(conn)
                 try:
                     yield conn
                 finally:
+                    with self._lock:
+                        self._running.pop(id(dbapi), None)
                     conn.rollback()  # dqmon never commits
         except Exception as exc:  # noqa: BLE001
             raise self._translate(exc, time.monotonic() - started) from None
@@ -185,9 +197,21 @@ def _information_schema_families(conn: Connection, schema: str | None,
     return {name: type_family_from_name(kind) for name, kind in conn.execute(query)}
 
 
+def _cancel(dbapi_conn: Any) -> bool:
+    for name in ("cancel_safe", "cancel", "interrupt"):  # psycopg 3.2+, psycopg, sqlite3/duckdb
+        method = getattr(dbapi_conn, name, None)
+        if callable(method):
+            with contextlib.suppress(Exception):
+                method()
+                return True
+    return False
+
+
 def _is_timeout(orig: BaseException) -> bool:
-    return type(orig).__name__ in ("QueryCanceled", "QueryCanceledError") or (
+    """PostgreSQL's statement timeout (not a cancel by dqmon's own shutdown)."""
+    canceled = type(orig).__name__ in ("QueryCanceled", "QueryCanceledError") or (
         getattr(orig, "sqlstate", None) == "57014")
+    return canceled and "user request" not in str(orig)
 
 
 def _session_options(url: URL, settings: WarehouseSettings,
@@ -198,8 +222,10 @@ def _session_options(url: URL, settings: WarehouseSettings,
     if backend == "postgresql":
         options = (f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} "
                    f"-c TimeZone={tz.key}")
+        # keepalives: a network that dies mid-query is noticed in ~1 min, not hours
         return url, {"options": options, "connect_timeout": CONNECT_TIMEOUT_S,
-                     "application_name": "dqmon"}
+                     "application_name": "dqmon", "keepalives": 1, "keepalives_idle": 30,
+                     "keepalives_interval": 10, "keepalives_count": 3}
     if backend == "sqlite":
         return _sqlite_read_only(url), {"check_same_thread": False}
     if backend == "duckdb":

@@ -21,7 +21,6 @@ from dqmon.config import CheckSpec, load_config, parse_config, parse_schedule
 from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.daemon import (
     Daemon,
-    InFlight,
     Shard,
     Signals,
     TableJob,
@@ -212,13 +211,11 @@ def test_a_table_error_is_not_an_outage(tmp_path: Path) -> None:
     assert "no such table" in (results[0].error or "")
 
 
-def test_in_flight_queries_can_be_cancelled(tmp_path: Path) -> None:
+def test_running_queries_can_be_cancelled(tmp_path: Path) -> None:
     """SIGTERM's cancel interrupts a query that would otherwise run far past the grace period."""
     db = _make_db(tmp_path / "wh.db", "t")
     warehouse = _sqlite_slot(db).warehouse
     endless = "with recursive n(i) as (select 1 union all select i + 1 from n) select max(i) from n"
-    in_flight = InFlight()
-    in_flight.watch()
     errors: list[WarehouseError] = []
 
     def query() -> None:
@@ -235,10 +232,9 @@ def test_in_flight_queries_can_be_cancelled(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 10
         while worker.is_alive() and time.monotonic() < deadline:
-            asked += in_flight.cancel_all()  # a cancel before the query starts is lost: repeat
+            asked += warehouse.cancel_running()  # a cancel before the query starts is lost: repeat
             worker.join(0.05)
     finally:
-        in_flight.unwatch()
         warehouse.dispose()
     assert not worker.is_alive() and asked >= 1
     assert len(errors) == 1 and "interrupted" in str(errors[0])
@@ -436,3 +432,15 @@ def test_signals_are_queued_until_taken() -> None:
     signals._handle(signal.SIGTERM, None)
     assert signals.take() == [signal.SIGHUP, signal.SIGTERM]
     assert signals.take() == []
+
+
+def test_cron_weekdays_follow_crontab() -> None:
+    """`1-5` is Monday to Friday, as in crontab(5): from a Saturday the next run is Monday 09:00."""
+    from datetime import UTC, datetime
+
+    from dqmon.config.types import parse_schedule
+    from dqmon.daemon import trigger_for
+
+    trigger = trigger_for(parse_schedule("*/10 9-17 * * 1-5"))
+    saturday = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, saturday) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from dqmon.checks.timeutil import Slice, parse_slice
 from dqmon.config import CheckSpec, Config, TableSpec, default_config_path, load_config
 from dqmon.errors import ConfigError, UsageError
 from dqmon.results import CheckResult, ExitCode, exit_code
-from dqmon.scan import scan_table
+from dqmon.scan import scan_plan
 from dqmon.warehouse import open_warehouses
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,9 +107,7 @@ def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str
     results: list[CheckResult] = []
     try:
         with telemetry.run_span():
-            for table, specs, slice_ in plan:
-                results += scan_table(table, warehouses[table.warehouse], only=specs,
-                                      slice_=slice_, observer=telemetry.observer)
+            results = scan_plan(plan, warehouses, observer=telemetry.observer)
         telemetry.record(results)
     finally:
         for warehouse in warehouses.values():

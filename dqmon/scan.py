@@ -6,8 +6,11 @@ Never raises: a failing query becomes `status="error"` results for the checks it
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -168,3 +171,28 @@ def _fail_all(run: _Run, specs: list[CheckSpec], started: float, elapsed: float,
         run.recorder.error(message)
     for spec in specs:
         run.add(spec, None, started, elapsed, error=message)
+
+
+Plan = Sequence[tuple[TableSpec, Sequence[CheckSpec], Slice | None]]
+
+
+def scan_plan(plan: Plan, warehouses: Mapping[str, Warehouse], *,
+              observer: ScanObserver | None = None, clock: Clock = time.time,
+              max_workers: int = 8) -> list[CheckResult]:
+    """Scan several tables at once, at most `max_connections` per warehouse; keep plan order."""
+    limits = {name: threading.BoundedSemaphore(w.settings.max_connections)
+              for name, w in warehouses.items()}
+
+    def one(item: tuple[TableSpec, Sequence[CheckSpec], Slice | None]) -> list[CheckResult]:
+        table, specs, slice_ = item
+        with limits[table.warehouse]:
+            return scan_table(table, warehouses[table.warehouse], only=specs, slice_=slice_,
+                              clock=clock, observer=observer)
+
+    if len(plan) <= 1:
+        return [r for item in plan for r in one(item)]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(plan)),
+                            thread_name_prefix="dqmon-scan") as pool:
+        # each task runs in a copy of this context, so its span is a child of the run's span
+        futures = [pool.submit(contextvars.copy_context().run, one, item) for item in plan]
+        return [r for future in futures for r in future.result()]

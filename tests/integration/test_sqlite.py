@@ -138,3 +138,43 @@ def test_missing_sqlite_file_is_an_error(tmp_path: Path,
     assert code == 3
     assert f"SQLite database file not found: {missing}" in out
     assert not missing.exists()
+
+
+def test_scan_plan_keeps_order_and_connection_limit(tmp_path: Path) -> None:
+    """run-once scans tables concurrently, never more at once than max_connections, in order."""
+    import contextlib
+    import threading
+    import time as clock
+
+    from dqmon.config import parse_config
+    from dqmon.scan import NullObserver, scan_plan
+    from dqmon.warehouse import open_warehouses
+
+    db = build_demo(tmp_path / "w.db")
+    tables = "".join(f"  - {{name: t{i}, table: orders, checks: [{{row_count: {{min: 1}}}}]}}\n"
+                     for i in range(6))
+    config = parse_config("version: 1\nwarehouses:\n  main: {url: 'sqlite:///" + str(db) +
+                          "', max_connections: 2}\ntables:\n" + tables, env={})
+    active, peak, lock = 0, 0, threading.Lock()
+
+    class Counting(NullObserver):
+        @contextlib.contextmanager
+        def scan(self, table, warehouse, partition):  # type: ignore[no-untyped-def,override]
+            nonlocal active, peak
+            with lock:
+                active += 1
+                peak = max(peak, active)
+            clock.sleep(0.05)
+            try:
+                with super().scan(table, warehouse, partition) as recorder:
+                    yield recorder
+            finally:
+                with lock:
+                    active -= 1
+
+    warehouses = open_warehouses(config.warehouses)
+    plan = [(t, t.checks, None) for t in config.tables]
+    results = scan_plan(plan, warehouses, observer=Counting())
+    assert [r.table for r in results] == [f"t{i}" for i in range(6)]
+    assert [r.value for r in results] == [2400.0] * 6
+    assert peak == 2

@@ -123,3 +123,15 @@ def test_sqlite_normalises_text_timestamps(table) -> None:  # type: ignore[no-un
     assert "datetime(\"Created At\") >= '2026-11-20 13:00:00'" in sql
     assert "datetime(\"Created At\") < '2026-11-20 14:00:00'" in sql
     assert "max(julianday(\"Created At\"))" in sql
+
+
+def test_between_bounds_take_the_column_type(table) -> None:  # type: ignore[no-untyped-def]
+    """Between bounds are numeric literals, not float8 parameters that cast every row."""
+    dialect = _dialect("postgresql")
+    scope = Scope(table, "postgresql", ZoneInfo("UTC"))
+    rng = next(c for c in table.checks if c.name == "range")
+    text = _compile(aggregate_query(scope, [rng]), dialect, literal=False)
+    assert "amount BETWEEN 0 AND 100" in text
+    half = dataclasses.replace(rng, params=rng.params.model_copy(update={"between": (0.5, 1e6)}))
+    assert "amount BETWEEN 0.5 AND 1000000" in _compile(
+        aggregate_query(scope, [half]), dialect, literal=False)

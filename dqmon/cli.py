@@ -201,7 +201,7 @@ def summary_line(results: Sequence[CheckResult]) -> str:
     errors = sum(r.status == "error" for r in results)
     note = f" ({warned} warning)" if warned else ""
     return (f"{len(results)} checks: {passed} passed, {len(failed)} failed{note}, "
-            f"{errors} errors")
+            f"{errors} error{'' if errors == 1 else 's'}")
 
 
 def _status(result: CheckResult) -> str:

@@ -34,9 +34,7 @@ class UsageError(Exception):
 class WarehouseError(Exception):
     """A query or connection failed; the message is safe to show (no password)."""
 
-    def __init__(self, message: str, *, retryable: bool = False, timeout: bool = False,
-                 unreachable: bool = False) -> None:
+    def __init__(self, message: str, *, timeout: bool = False, unreachable: bool = False) -> None:
         super().__init__(message)
-        self.retryable = retryable or unreachable
         self.timeout = timeout
         self.unreachable = unreachable  # no connection at all: later queries would fail too

@@ -181,9 +181,7 @@ class Warehouse:
             "interrupted" in text.lower() and elapsed_s >= self.settings.statement_timeout * 0.9)
         if timeout:
             text = f"statement_timeout ({self.settings.statement_timeout:g}s) exceeded: {text}"
-        retryable = isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError |
-                               sa.exc.TimeoutError)
-        return WarehouseError(text, retryable=retryable, timeout=timeout, unreachable=unreachable)
+        return WarehouseError(text, timeout=timeout, unreachable=unreachable)
 
 
 def _information_schema_families(conn: Connection, schema: str | None,

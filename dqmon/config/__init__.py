@@ -81,8 +81,7 @@ def parse_config(text: str, file: str = "checks.yaml",
 
 def _resolve(cfg: ConfigFile, file: str) -> Config:
     tables = tuple(_table_spec(table, cfg) for table in cfg.tables)
-    return Config(file=file, warehouses=dict(cfg.warehouses), tables=tables,
-                  default_schedule=cfg.defaults.schedule)
+    return Config(file=file, warehouses=dict(cfg.warehouses), tables=tables)
 
 
 def _table_spec(table: Table, cfg: ConfigFile) -> TableSpec:

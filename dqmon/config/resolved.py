@@ -93,7 +93,6 @@ class Config:
     file: str
     warehouses: Mapping[str, Warehouse]
     tables: tuple[TableSpec, ...]
-    default_schedule: Schedule
 
     def table(self, name: str) -> TableSpec | None:
         """Return the table called `name`, or None."""

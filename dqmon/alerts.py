@@ -17,14 +17,20 @@ from typing import Any
 
 import yaml
 
-from dqmon.config import CheckSpec, Config, TableSpec
+from dqmon.config import CHECK_METRICS, CheckSpec, Config, TableSpec
+
+
+def prom_name(otel_name: str) -> str:
+    """Return the Prometheus name of a dq.* OTel metric (its units are already in the name)."""
+    return otel_name.replace(".", "_")
+
 
 # Prometheus names of the dq.check.* gauges (SPEC section 3).
-CHECK_PASSED = "dq_check_passed"
-CHECK_UP = "dq_check_up"
-CHECK_DURATION = "dq_check_duration_seconds"
-CHECK_LAST_RUN = "dq_check_last_run_timestamp_seconds"
-CHECK_THRESHOLD = "dq_check_threshold"
+CHECK_PASSED = prom_name(CHECK_METRICS["passed"])
+CHECK_UP = prom_name(CHECK_METRICS["up"])
+CHECK_DURATION = prom_name(CHECK_METRICS["duration"])
+CHECK_LAST_RUN = prom_name(CHECK_METRICS["last_run"])
+CHECK_THRESHOLD = prom_name(CHECK_METRICS["threshold"])
 
 # The labels that identify one check's series; everything else is aggregated away.
 IDENTITY = ("dq_warehouse", "dq_table", "dq_check", "dq_column", "dq_rule", "dq_partition")
@@ -61,11 +67,6 @@ class RuleOptions:
     min_window_s: float = 300.0  # lookback of last_over_time, at least Prometheus's default
     anomaly_ratio: float = 0.3  # DQRowCountAnomaly: relative deviation from the average
     anomaly_window_s: float = 7 * 86400.0  # DQRowCountAnomaly: the average's window
-
-
-def prom_name(otel_name: str) -> str:
-    """Return the Prometheus name of a dq.* OTel metric (its units are already in the name)."""
-    return otel_name.replace(".", "_")
 
 
 def quote(value: str) -> str:

@@ -15,6 +15,7 @@ from dqmon.config.models import KINDS, CheckEntry, Completeness, ConfigFile, Tab
 from dqmon.config.references import check_references
 from dqmon.config.resolved import (
     AGGREGATE_KINDS,
+    CHECK_METRICS,
     METRICS,
     CheckSpec,
     Config,
@@ -25,9 +26,9 @@ from dqmon.config.types import Schedule, Severity, parse_duration, parse_schedul
 from dqmon.errors import ConfigError, Problem
 
 __all__ = [
-    "AGGREGATE_KINDS", "METRICS", "CheckSpec", "Config", "ConfigError", "Schedule", "TableSpec",
-    "Threshold", "default_config_path", "load_config", "parse_config", "parse_duration",
-    "parse_schedule",
+    "AGGREGATE_KINDS", "CHECK_METRICS", "METRICS", "CheckSpec", "Config", "ConfigError",
+    "Schedule", "TableSpec", "Threshold", "default_config_path", "load_config", "parse_config",
+    "parse_duration", "parse_schedule",
 ]
 
 

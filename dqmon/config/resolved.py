@@ -18,6 +18,15 @@ METRICS = {
     "custom": "dq.custom_value",
 }
 
+# The OTel names of the dq.check.* status gauges (SPEC section 3); units stay in the names.
+CHECK_METRICS = {
+    "passed": "dq.check.passed",
+    "up": "dq.check.up",
+    "duration": "dq.check.duration_seconds",
+    "last_run": "dq.check.last_run_timestamp_seconds",
+    "threshold": "dq.check.threshold",
+}
+
 # Checks computed together by the one scan of a table scope (SPEC section 2).
 AGGREGATE_KINDS = frozenset({"freshness", "row_count", "completeness", "validity"})
 

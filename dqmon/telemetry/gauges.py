@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from dqmon.config.resolved import CHECK_METRICS, METRICS
 from dqmon.telemetry.registry import ResultsRegistry, Series
 
 Point = tuple[float, Mapping[str, str]]
@@ -26,20 +27,20 @@ class GaugeSpec:
 # Units keep the Python exporter and a Collector's prometheus exporter in agreement: the unit
 # word stays in the name (`_ratio`, `_seconds`), flags and free-form values get no unit.
 VALUE_GAUGES = (
-    GaugeSpec("dq.freshness_seconds", "s", "Seconds from the newest row to the warehouse's now"),
-    GaugeSpec("dq.row_count", "{row}", "Rows in the checked scope"),
-    GaugeSpec("dq.completeness_ratio", "1", "Non-null rows / rows, per column"),
-    GaugeSpec("dq.validity_ratio", "1", "Valid rows / rows considered"),
-    GaugeSpec("dq.uniqueness_ratio", "1", "Distinct keys / rows with a complete key"),
-    GaugeSpec("dq.schema_mismatches", "{column}", "Expected columns missing or of another type"),
-    GaugeSpec("dq.custom_value", "", "The number a custom check's query returned"),
+    GaugeSpec(METRICS["freshness"], "s", "Seconds from the newest row to the warehouse's now"),
+    GaugeSpec(METRICS["row_count"], "{row}", "Rows in the checked scope"),
+    GaugeSpec(METRICS["completeness"], "1", "Non-null rows / rows, per column"),
+    GaugeSpec(METRICS["validity"], "1", "Valid rows / rows considered"),
+    GaugeSpec(METRICS["uniqueness"], "1", "Distinct keys / rows with a complete key"),
+    GaugeSpec(METRICS["schema"], "{column}", "Expected columns missing or of another type"),
+    GaugeSpec(METRICS["custom"], "", "The number a custom check's query returned"),
 )
 CHECK_GAUGES = (
-    GaugeSpec("dq.check.passed", "", "1 when the check passed, 0 when it failed or errored"),
-    GaugeSpec("dq.check.up", "", "1 when the check's query ran, 0 when it errored or timed out"),
-    GaugeSpec("dq.check.duration_seconds", "s", "Seconds the check's query took"),
-    GaugeSpec("dq.check.last_run_timestamp_seconds", "s", "Unix time of the check's last attempt"),
-    GaugeSpec("dq.check.threshold", "", "A configured bound (dq.bound) in the value's unit"),
+    GaugeSpec(CHECK_METRICS["passed"], "", "1 when the check passed, 0 when it failed or errored"),
+    GaugeSpec(CHECK_METRICS["up"], "", "1 when the check's query ran, 0 on an error or timeout"),
+    GaugeSpec(CHECK_METRICS["duration"], "s", "Seconds the check's query took"),
+    GaugeSpec(CHECK_METRICS["last_run"], "s", "Unix time of the check's last attempt"),
+    GaugeSpec(CHECK_METRICS["threshold"], "", "A configured bound (dq.bound) in the value's unit"),
 )
 GAUGES = VALUE_GAUGES + CHECK_GAUGES
 
@@ -67,11 +68,11 @@ def threshold_points(series: list[Series]) -> Iterable[Point]:
 
 POINTS: dict[str, Points] = {
     **{gauge.name: value_points(gauge.name) for gauge in VALUE_GAUGES},
-    "dq.check.passed": status_points(lambda s: float(s.passed)),
-    "dq.check.up": status_points(lambda s: float(s.up)),
-    "dq.check.duration_seconds": status_points(lambda s: s.duration_s),
-    "dq.check.last_run_timestamp_seconds": status_points(lambda s: s.last_run_s),
-    "dq.check.threshold": threshold_points,
+    CHECK_METRICS["passed"]: status_points(lambda s: float(s.passed)),
+    CHECK_METRICS["up"]: status_points(lambda s: float(s.up)),
+    CHECK_METRICS["duration"]: status_points(lambda s: s.duration_s),
+    CHECK_METRICS["last_run"]: status_points(lambda s: s.last_run_s),
+    CHECK_METRICS["threshold"]: threshold_points,
 }
 
 

@@ -164,11 +164,10 @@ def _raise_if_unreachable(run: _Run) -> None:
 def _fail_all(run: _Run, specs: list[CheckSpec], started: float, elapsed: float,
               exc: Exception) -> None:
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, WarehouseError) and exc.unreachable and run.unreachable is None:
-        run.unreachable = exc
+    if run.unreachable is None:  # an unreachable warehouse is recorded on the span once
         run.recorder.error(message)
-    elif run.unreachable is None:
-        run.recorder.error(message)
+        if isinstance(exc, WarehouseError) and exc.unreachable:
+            run.unreachable = exc
     for spec in specs:
         run.add(spec, None, started, elapsed, error=message)
 

@@ -15,7 +15,7 @@ from dqmon.checks.timeutil import Slice, parse_slice
 from dqmon.config import CheckSpec, Config, TableSpec, default_config_path, load_config
 from dqmon.errors import ConfigError, UsageError
 from dqmon.results import CheckResult, ExitCode, exit_code
-from dqmon.scan import scan_plan
+from dqmon.scan import Plan, scan_plan
 from dqmon.warehouse import open_warehouses
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,9 +117,6 @@ def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str
     return int(exit_code(results))
 
 
-Plan = list[tuple[TableSpec, list[CheckSpec], Slice | None]]
-
-
 def select(config: Config, tables: Sequence[str], checks: Sequence[str],
            partition: str | None) -> Plan:
     """Pick the tables, checks and slices a run-once asked for; UsageError if they don't exist."""
@@ -128,7 +125,7 @@ def select(config: Config, tables: Sequence[str], checks: Sequence[str],
     if unknown:
         raise UsageError(f"--check: no check named {', '.join(sorted(unknown))} "
                          "in the selected tables")
-    plan: Plan = []
+    plan: list[tuple[TableSpec, list[CheckSpec], Slice | None]] = []
     for table in chosen:
         specs = [c for c in table.checks if not checks or c.name in checks]
         if specs:

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from dqmon import __version__
+from dqmon import __version__, redact
 from dqmon.checks.timeutil import Slice, parse_slice
 from dqmon.config import CheckSpec, Config, TableSpec, default_config_path, load_config
 from dqmon.errors import ConfigError, UsageError
@@ -36,12 +36,17 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         click.echo("Aborted.", err=True)
         code = ExitCode.USAGE
     except ConfigError as exc:
-        click.echo(str(exc), err=True)
+        _say(str(exc), err=True)
         code = ExitCode.USAGE
     except UsageError as exc:
-        click.echo(f"dqmon: {exc}", err=True)
+        _say(f"dqmon: {exc}", err=True)
         code = ExitCode.USAGE
     sys.exit(int(code or 0))
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print, with every registered secret masked (SPEC 6: no output path shows one)."""
+    click.echo(redact.scrub(text), err=err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -113,7 +118,7 @@ def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str
         for warehouse in warehouses.values():
             warehouse.dispose()
         telemetry.shutdown()  # one bounded flush; an export failure never changes the exit code
-    click.echo(render_json(results) if fmt == "json" else render_text(results))
+    _say(render_json(results) if fmt == "json" else render_text(results))
     return int(exit_code(results))
 
 
@@ -256,19 +261,23 @@ def duration_text(seconds: float) -> str:
 @click.option("--connect", is_flag=True, help="also check that tables and columns exist")
 def validate(config_path: str | None, show_sql: bool, connect: bool) -> int:
     """Check the config file; optionally print its SQL or check it against the warehouses."""
-    from dqmon.inspect import connect_problems, show_sql_text
+    from dqmon.inspect import connect_problems, role_warnings, show_sql_text
 
     config = _load(config_path)
     warehouses = open_warehouses(config.warehouses)
     if show_sql:
-        click.echo(show_sql_text(config, warehouses))
+        _say(show_sql_text(config, warehouses))
     checks = sum(len(t.checks) for t in config.tables)
     click.echo(f"{config.file}: {len(config.tables)} tables, {checks} checks: OK", err=True)
     if not connect:
         return int(ExitCode.OK)
-    problems = connect_problems(config, warehouses)
-    for problem in problems:
-        click.echo(problem, err=True)
+    try:
+        problems = connect_problems(config, warehouses)
+    finally:
+        for warehouse in warehouses.values():
+            warehouse.dispose()  # a DuckDB file stays locked while a connection holds it
+    for line in [*problems, *role_warnings(warehouses)]:
+        _say(line, err=True)
     return int(ExitCode.ERROR if problems else ExitCode.OK)
 
 

@@ -47,7 +47,7 @@ from dqmon.errors import UsageError, WarehouseError
 from dqmon.http import HealthServer, MetricsSource, ReadySource, parse_listen
 from dqmon.logs import get_logger, set_trace_id_source
 from dqmon.results import CheckResult
-from dqmon.scan import ScanObserver, make_scope, scan_table
+from dqmon.scan import ScanObserver, partition_label, scan_table
 from dqmon.warehouse import Warehouse
 
 log = get_logger(__name__)
@@ -211,6 +211,15 @@ class WarehouseSlot:
     warehouse: Warehouse
     executor: str
     gate: WarehouseGate = field(default_factory=WarehouseGate)
+    role_said: bool = False  # the writable-role warning is logged once per warehouse
+
+    def say_role(self) -> None:
+        """Warn once when the connected role can write to tables (SPEC 6, layer 1)."""
+        role = self.warehouse.role
+        if role is not None and role.can_write and not self.role_said:
+            self.role_said = True
+            log.warning("the warehouse role can write to tables; a read-only role is safer",
+                        warehouse=self.warehouse.name, role=role.role)
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,11 +233,26 @@ class TableJob:
 def unavailable_results(table: TableSpec, warehouse: Warehouse, error: str,
                         now_s: float) -> list[CheckResult]:
     """Return one error result per check, without contacting the warehouse."""
-    scope = make_scope(table, warehouse, None, lambda: now_s)
-    partition = scope.slice.label if scope.slice else None
-    message = f"warehouse {warehouse.name} unavailable: {error}"
+    return error_results(table, warehouse, f"warehouse {warehouse.name} unavailable: {error}",
+                         now_s)
+
+
+def error_results(table: TableSpec, warehouse: Warehouse, message: str,
+                  now_s: float) -> list[CheckResult]:
+    """Return one `error` result per check of `table`, saying `message`."""
+    partition = partition_label(table, warehouse, lambda: now_s)
     return [CheckResult(spec, warehouse.name, partition, None, "error", 0.0, now_s, message)
             for spec in table.checks]
+
+
+def check_table_or_error(job: TableJob, observer: ScanObserver,
+                         clock: Callable[[], float] = time.time) -> tuple[list[CheckResult], bool]:
+    """Run `check_table`; an exception nobody expected becomes error results (SPEC 6: up=0)."""
+    try:
+        return check_table(job, observer, clock)
+    except Exception as exc:  # noqa: BLE001 - the table's checks say it, the schedule goes on
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        return error_results(job.table, job.slot.warehouse, message, clock()), True
 
 
 def check_table(job: TableJob, observer: ScanObserver,
@@ -251,11 +275,13 @@ def _probe(job: TableJob) -> bool:
     warehouse, gate = job.slot.warehouse, job.slot.gate
     try:
         warehouse.ping()
-    except WarehouseError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failed probe must release the gate (issue 8)
         first = not gate.down
-        wait_s = gate.failed(str(exc))
+        error = str(exc) if isinstance(exc, WarehouseError) else \
+            f"unexpected {type(exc).__name__}: {exc}"
+        wait_s = gate.failed(error)
         if first:
-            log.warning("warehouse unavailable", warehouse=warehouse.name, error=str(exc),
+            log.warning("warehouse unavailable", warehouse=warehouse.name, error=error,
                         url=warehouse.masked_url)
         log.info("warehouse back-off", warehouse=warehouse.name, failures=gate.failures,
                  next_probe_s=round(wait_s, 1))
@@ -344,12 +370,9 @@ class Daemon:
         return sum(slot.warehouse.cancel_running() for slot in list(self._slots.values()))
 
     def reload(self) -> bool:
-        """Re-read the config file; a bad file is logged and the running jobs stay."""
-        try:
-            config = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("reload rejected: the old config keeps running", file=self.config_path,
-                      problems=[str(p) for p in exc.problems])
+        """Re-read the config file; any bad file is logged once and the running jobs stay."""
+        config = self._read_config()
+        if config is None:
             return False
         try:
             self.apply(config)
@@ -359,21 +382,39 @@ class Daemon:
             return False
         return True
 
+    def _read_config(self) -> Config | None:
+        """Load the config file, or log why it is rejected and return None (never raises)."""
+        try:
+            return load_config(self.config_path)
+        except ConfigError as exc:
+            problems = [str(p) for p in exc.problems]
+        except Exception as exc:  # noqa: BLE001 - e.g. RecursionError, MemoryError: a bad file too
+            problems = [f"{self.config_path}:1: cannot load the file ({type(exc).__name__})"]
+        log.error("reload rejected: the old config keeps running", file=self.config_path,
+                  problems=problems)
+        return None
+
     # -- jobs
 
     def apply(self, config: Config) -> None:
-        """Make the scheduled jobs match `config` (only this shard's tables)."""
+        """Make the jobs match `config` (this shard's tables); a build failure changes nothing."""
         tables = [t for t in config.tables if self.shard.owns(t.name)]
         slots = self._slots_for(config)
-        jobs = {t.name: self._job_for(t, slots[t.warehouse]) for t in tables}
+        try:
+            jobs = {t.name: self._job_for(t, slots[t.warehouse]) for t in tables}
+            triggers = {name: _trigger_of(job) for name, job in jobs.items()
+                        if job is not self._jobs.get(name)}
+        except Exception:
+            self._retire(self._fresh(slots))
+            raise
         with self._publish:
             removed = [name for name in self._jobs if name not in jobs]
             for name in removed:
                 with contextlib.suppress(JobLookupError):
                     self._scheduler.remove_job(name)
-            changed = [name for name, job in jobs.items() if job is not self._jobs.get(name)]
-            for name in changed:
-                self._schedule(jobs[name])
+            changed = list(triggers)
+            for name, trigger in triggers.items():
+                self._schedule(jobs[name], trigger)
             self._jobs = jobs
             self._telemetry.retain(spec for t in tables for spec in t.checks)
             self._retire({k: v for k, v in self._slots.items() if slots.get(k) is not v})
@@ -387,13 +428,21 @@ class Daemon:
     def _slots_for(self, config: Config) -> dict[str, WarehouseSlot]:
         """Keep each warehouse whose settings did not change (its pool and its outage state)."""
         slots: dict[str, WarehouseSlot] = {}
-        for name, settings in config.warehouses.items():
-            old = self._slots.get(name)
-            if old is not None and old.warehouse.settings == settings:
-                slots[name] = old
-            else:
-                slots[name] = self._new_slot(name, settings)
+        try:
+            for name, settings in config.warehouses.items():
+                old = self._slots.get(name)
+                if old is not None and old.warehouse.settings == settings:
+                    slots[name] = old
+                else:
+                    slots[name] = self._new_slot(name, settings)
+        except Exception:
+            self._retire(self._fresh(slots))  # a warehouse that fails to build leaks no pool
+            raise
         return slots
+
+    def _fresh(self, slots: dict[str, WarehouseSlot]) -> dict[str, WarehouseSlot]:
+        """Return the slots built for a new config, not kept from the running one."""
+        return {k: v for k, v in slots.items() if self._slots.get(k) is not v}
 
     def _new_slot(self, name: str, settings: WarehouseSettings) -> WarehouseSlot:
         warehouse = Warehouse(name, settings)
@@ -409,13 +458,12 @@ class Daemon:
             return old
         return TableJob(table, slot)
 
-    def _schedule(self, job: TableJob) -> None:
-        schedule = job.table.schedule
+    def _schedule(self, job: TableJob, trigger: tuple[BaseTrigger, int]) -> None:
         self._scheduler.add_job(
-            self._run, trigger_for(schedule), args=(job,), id=job.table.name,
+            self._run, trigger[0], args=(job,), id=job.table.name,
             name=f"table {job.table.name}", executor=job.slot.executor,
             replace_existing=True, next_run_time=datetime.now(UTC),
-            max_instances=1, coalesce=True, misfire_grace_time=misfire_grace_s(schedule))
+            max_instances=1, coalesce=True, misfire_grace_time=trigger[1])
 
     def _retire(self, slots: dict[str, WarehouseSlot]) -> None:
         """Shut unused pools down once their running jobs end, off the main thread."""
@@ -448,12 +496,18 @@ class Daemon:
 
     def _run_locked(self, job: TableJob) -> None:
         started = time.perf_counter()
-        results, scanned = check_table(job, self._telemetry.observer)
+        results, scanned = check_table_or_error(job, self._telemetry.observer)
+        job.slot.say_role()
         with self._publish:
             if self._jobs.get(job.table.name) is not job:
                 return  # reloaded away while running: its checks are no longer reported
             self._telemetry.record(results)
         log_results(job, results, time.perf_counter() - started, scanned)
+
+
+def _trigger_of(job: TableJob) -> tuple[BaseTrigger, int]:
+    """Build a job's trigger and misfire grace before anything is swapped (a reload can fail)."""
+    return trigger_for(job.table.schedule), misfire_grace_s(job.table.schedule)
 
 
 def _on_job_event(event: JobEvent) -> None:

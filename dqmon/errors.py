@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Control characters (and Unicode line separators) shown as escapes: one problem, one line.
+_ONE_LINE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
+    0x85: "\\x85", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -16,7 +20,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return text.translate(_ONE_LINE)  # a key or value may hold "\r" or "\n"
 
 
 class ConfigError(Exception):

@@ -45,22 +45,42 @@ def show_sql_text(config: Config, warehouses: Mapping[str, Warehouse]) -> str:
 
 
 def connect_problems(config: Config, warehouses: Mapping[str, Warehouse]) -> list[str]:
-    """Connect to each warehouse; report missing tables and columns, or why it failed."""
-    problems: list[str] = []
+    """Connect to each warehouse; report why it failed, or missing tables and columns."""
+    used = {t.warehouse for t in config.tables}
+    failed = {name: problem for name in sorted(used)
+              if (problem := _connect(warehouses[name])) is not None}
+    problems = list(failed.values())
     for table in config.tables:
-        warehouse = warehouses[table.warehouse]
-        try:
-            columns = warehouse.column_families(table.schema, table.table)
-        except WarehouseError as exc:
-            problems.append(f"{table.name}: warehouse {warehouse.name} "
-                            f"({warehouse.masked_url}): {exc}")
-            continue
-        if columns is None:
-            problems.append(f"{table.name}: table {_qualified(table)} not found")
-            continue
-        problems += [f"{table.name}: column {col!r} not found in {_qualified(table)}"
-                     for col in sorted(_referenced_columns(table)) if col not in columns]
+        if table.warehouse not in failed:
+            problems += _table_problems(table, warehouses[table.warehouse])
     return problems
+
+
+def role_warnings(warehouses: Mapping[str, Warehouse]) -> list[str]:
+    """Say which connected roles can write to tables (dqmon works, but need not)."""
+    return [f"warning: warehouse {w.name}: role {w.role.role!r} can write to tables; "
+            "a read-only role is safer (docs/security.md)"
+            for w in warehouses.values() if w.role is not None and w.role.can_write]
+
+
+def _connect(warehouse: Warehouse) -> str | None:
+    """Connect once (the role check runs then); return the problem, if any."""
+    try:
+        warehouse.ping()
+    except WarehouseError as exc:
+        return f"warehouse {warehouse.name} ({warehouse.masked_url}): {exc}"
+    return None
+
+
+def _table_problems(table: TableSpec, warehouse: Warehouse) -> list[str]:
+    try:
+        columns = warehouse.column_families(table.schema, table.table)
+    except WarehouseError as exc:
+        return [f"{table.name}: warehouse {warehouse.name} ({warehouse.masked_url}): {exc}"]
+    if columns is None:
+        return [f"{table.name}: table {_qualified(table)} not found"]
+    return [f"{table.name}: column {col!r} not found in {_qualified(table)}"
+            for col in sorted(_referenced_columns(table)) if col not in columns]
 
 
 def _qualified(table: TableSpec) -> str:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
+from dqmon import redact
+
 TraceIdSource = Callable[[], str | None]
 LogFormat = Literal["json", "text"]
 
@@ -81,7 +83,9 @@ def event_data(record: logging.LogRecord) -> dict[str, Any]:
                             "level": record.levelname.lower(), "logger": record.name,
                             "event": record.getMessage()}
     for key, value in getattr(record, _FIELDS, {}).items():
-        data.setdefault(key, value)
+        # server error text can quote a row's value or a file's contents (SPEC 6)
+        data.setdefault(key, redact.scrub_literals(value) if key == "error" and
+                        isinstance(value, str) else value)
     trace_id = _TraceIds.current()
     if trace_id:
         data["trace_id"] = trace_id
@@ -94,7 +98,7 @@ class JsonFormatter(logging.Formatter):
     """Format each record as one JSON object on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(event_data(record), default=str, allow_nan=True)
+        return redact.scrub(json.dumps(event_data(record), default=str, allow_nan=True))
 
 
 class TextFormatter(logging.Formatter):
@@ -107,7 +111,7 @@ class TextFormatter(logging.Formatter):
         exception = data.pop("exception", None)
         tail = " ".join(f"{key}={_text_value(value)}" for key, value in data.items())
         line = f"{head}  {tail}" if tail else head
-        return f"{line}\n{exception}" if exception else line
+        return redact.scrub(f"{line}\n{exception}" if exception else line)
 
 
 def _text_value(value: object) -> str:

@@ -1,6 +1,7 @@
 """Run one table's checks: one aggregate scan per scope, then uniqueness, schema, custom.
 
-Never raises: a failing query becomes `status="error"` results for the checks it answers.
+Never raises: a failing scope, query or evaluation becomes `status="error"` results for the
+checks it answers (SPEC section 6, issue 8); the other checks of the table still run.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class NullObserver:
 class _Run:
     table: TableSpec
     warehouse: Warehouse
-    scope: checks.Scope
+    scope: checks.Scope | Exception  # an Exception says why the scope could not be built
     recorder: ScanRecorder
     clock: Clock
     results: list[CheckResult] = field(default_factory=list)
@@ -73,31 +74,32 @@ class _Run:
 
     @property
     def partition(self) -> str | None:
-        return self.scope.slice.label if self.scope.slice else None
+        return _label_of(self.scope)
 
-    def add(self, spec: CheckSpec, value: float | None, started: float, duration_s: float,
-            error: str | None = None) -> None:
+    def result(self, spec: CheckSpec, value: float | None, started: float, duration_s: float,
+               error: str | None = None) -> CheckResult:
         status = "error" if error is not None or value is None else verdict(spec, value)
-        self.results.append(CheckResult(spec, self.warehouse.name, self.partition, value,
-                                        status, duration_s, started, error))
+        return CheckResult(spec, self.warehouse.name, self.partition, value, status, duration_s,
+                           started, error)
 
 
 def scan_table(table: TableSpec, warehouse: Warehouse, *,
                only: Sequence[CheckSpec] | None = None, slice_: Slice | None = None,
                clock: Clock = time.time,
                observer: ScanObserver | None = None) -> list[CheckResult]:
-    """Run `table`'s checks (or `only` those) and return one result per check."""
+    """Run `table`'s checks (or `only` those) and return one result per check; never raises."""
     specs = list(table.checks if only is None else only)
-    scope = make_scope(table, warehouse, slice_, clock)
-    label = scope.slice.label if scope.slice else None
-    with (observer or NullObserver()).scan(table, warehouse, label) as recorder:
+    scope = _try_scope(table, warehouse, slice_, clock)
+    with (observer or NullObserver()).scan(table, warehouse, _label_of(scope)) as recorder:
         run = _Run(table, warehouse, scope, recorder, clock)
+        if isinstance(scope, Exception):
+            recorder.error(_error_message(scope))  # once, though every scoped check reports it
         aggregates = [s for s in specs if s.kind in AGGREGATE_KINDS]
         if aggregates:
-            _run_aggregates(run, aggregates)
+            _run_checks(run, aggregates, _aggregate_values)
         for spec in specs:
             if spec.kind not in AGGREGATE_KINDS:
-                _run_single(run, spec)
+                _run_checks(run, [spec], _single_value)
     order = {id(s): i for i, s in enumerate(specs)}
     return sorted(run.results, key=lambda r: order[id(r.spec)])
 
@@ -112,48 +114,75 @@ def make_scope(table: TableSpec, warehouse: Warehouse, slice_: Slice | None,
                         slice_ if table.partition is not None else None)
 
 
-def _run_aggregates(run: _Run, specs: list[CheckSpec]) -> None:
+def _try_scope(table: TableSpec, warehouse: Warehouse, slice_: Slice | None,
+               clock: Clock) -> checks.Scope | Exception:
+    """Build the scope, or return why not: its failure belongs to the checks (issue 8)."""
+    try:
+        return make_scope(table, warehouse, slice_, clock)
+    except Exception as exc:  # noqa: BLE001 - SPEC 6: a failing check is a result, not a crash
+        return exc
+
+
+def partition_label(table: TableSpec, warehouse: Warehouse,
+                    clock: Clock = time.time) -> str | None:
+    """Return the slice label a scan would cover now; None when unpartitioned or unbuildable."""
+    return _label_of(_try_scope(table, warehouse, None, clock))
+
+
+def _label_of(scope: checks.Scope | Exception) -> str | None:
+    return scope.slice.label if isinstance(scope, checks.Scope) and scope.slice else None
+
+
+Values = Callable[[_Run, list[CheckSpec]], Sequence[float | None]]
+
+
+def _run_checks(run: _Run, specs: list[CheckSpec], values: Values) -> None:
+    """Run `specs` inside one error boundary: any exception becomes their `error` results."""
     started, t0 = run.clock(), time.perf_counter()
     try:
         _raise_if_unreachable(run)
-        query = checks.aggregate_query(run.scope, specs)
-        run.recorder.query(run.warehouse.compile(query))
-        row = run.warehouse.fetch_one(query)
-        run.recorder.rows(int(row.get("dq_rows") or 0))
-        values = checks.evaluate_aggregate(run.scope, specs, row)
-    except (WarehouseError, ValueError, ArithmeticError) as exc:
+        found = values(run, specs)
+        elapsed = time.perf_counter() - t0
+        results = [run.result(spec, value, started, elapsed)
+                   for spec, value in zip(specs, found, strict=True)]
+    except Exception as exc:  # noqa: BLE001 - SPEC 6: the other checks and tables still run
         _fail_all(run, specs, started, time.perf_counter() - t0, exc)
         return
-    elapsed = time.perf_counter() - t0
-    for spec, value in zip(specs, values, strict=True):
-        run.add(spec, value, started, elapsed)
+    run.results += results
 
 
-def _run_single(run: _Run, spec: CheckSpec) -> None:
-    started, t0 = run.clock(), time.perf_counter()
-    try:
-        _raise_if_unreachable(run)
-        value = _single_value(run, spec)
-    except (WarehouseError, ValueError, ArithmeticError) as exc:
-        _fail_all(run, [spec], started, time.perf_counter() - t0, exc)
-        return
-    run.add(spec, value, started, time.perf_counter() - t0)
+def _aggregate_values(run: _Run, specs: list[CheckSpec]) -> list[float]:
+    """Run the scope's one aggregate scan and split its row into the checks' values."""
+    scope = _scope_of(run)
+    query = checks.aggregate_query(scope, specs)
+    run.recorder.query(run.warehouse.compile(query))
+    row = run.warehouse.fetch_one(query)
+    run.recorder.rows(int(row.get("dq_rows") or 0))
+    return checks.evaluate_aggregate(scope, specs, row)
 
 
-def _single_value(run: _Run, spec: CheckSpec) -> float:
+def _single_value(run: _Run, specs: list[CheckSpec]) -> list[float]:
+    [spec] = specs
     if spec.kind == "uniqueness":
-        query = checks.uniqueness_query(run.scope, spec)
+        query = checks.uniqueness_query(_scope_of(run), spec)
         run.recorder.query(run.warehouse.compile(query))
-        return checks.evaluate_uniqueness(run.warehouse.fetch_one(query))
+        return [checks.evaluate_uniqueness(run.warehouse.fetch_one(query))]
     if spec.kind == "custom":
         text = checks.custom_query(spec)
         run.recorder.query(text.text)
-        return checks.evaluate_custom(run.warehouse.fetch_all(text))
+        return [checks.evaluate_custom(run.warehouse.fetch_all(text))]
     if spec.kind == "schema":
         actual = run.warehouse.column_families(run.table.schema, run.table.table)
         value, _details = checks.evaluate_schema(spec, actual or {})
-        return value
+        return [value]
     raise ValueError(f"unknown check kind {spec.kind}")
+
+
+def _scope_of(run: _Run) -> checks.Scope:
+    """Return the scan's scope, or raise why it could not be built."""
+    if isinstance(run.scope, Exception):
+        raise run.scope
+    return run.scope
 
 
 def _raise_if_unreachable(run: _Run) -> None:
@@ -163,13 +192,21 @@ def _raise_if_unreachable(run: _Run) -> None:
 
 def _fail_all(run: _Run, specs: list[CheckSpec], started: float, elapsed: float,
               exc: Exception) -> None:
-    message = str(exc) or type(exc).__name__
-    if run.unreachable is None:  # an unreachable warehouse is recorded on the span once
+    message = _error_message(exc)
+    # an unreachable warehouse and a broken scope are recorded on the span once
+    if run.unreachable is None and exc is not run.scope:
         run.recorder.error(message)
         if isinstance(exc, WarehouseError) and exc.unreachable:
             run.unreachable = exc
-    for spec in specs:
-        run.add(spec, None, started, elapsed, error=message)
+    run.results += [run.result(spec, None, started, elapsed, error=message) for spec in specs]
+
+
+def _error_message(exc: Exception) -> str:
+    """Say why a check errored; an exception nobody expected also names its type."""
+    text = str(exc)
+    if isinstance(exc, WarehouseError | ValueError | ArithmeticError):
+        return text or type(exc).__name__
+    return f"unexpected {type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 Plan = Sequence[tuple[TableSpec, Sequence[CheckSpec], Slice | None]]

@@ -1,4 +1,4 @@
-"""Shared fixtures: a throwaway PostgreSQL database and exact test tables.
+"""Shared fixtures: a throwaway PostgreSQL database, a reader role, and exact test tables.
 
 PostgreSQL tests skip when no server answers, except under CI=true, where a missing
 server is a failure (the brief: never green by skipping).
@@ -30,33 +30,49 @@ def need_service(name: str, reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[dict[str, str]]:
-    """Create a fresh database for the session (no parallel workers), drop it after."""
+    """Create a fresh database and a least-privilege reader role for the session; drop both after.
+
+    dqmon refuses a superuser (SPEC 6, layer 1), so "user", "url" and "dsn" are the reader
+    role's (what dqmon connects as); "admin_user", "admin_url" and "admin_dsn" are the
+    superuser's, for the test's own data building and independent checks.
+    """
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         need_service("PostgreSQL", str(exc).strip())
-    name = f"dqmon_test_{uuid.uuid4().hex[:10]}"
+    suffix = uuid.uuid4().hex[:10]
+    name, reader = f"dqmon_test_{suffix}", f"dqmon_reader_{suffix}"
     admin.execute(f'CREATE DATABASE "{name}"')
     # Parallel workers count their own seq scans; one scan must read as exactly one.
     admin.execute(f'ALTER DATABASE "{name}" SET max_parallel_workers_per_gather = 0')
+    admin.execute(f'CREATE ROLE "{reader}" LOGIN')
+    admin.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{reader}"')
+    admin.execute(f'GRANT pg_read_all_data TO "{reader}"')  # SELECT and USAGE, nothing more
     info = admin.info
-    yield {"name": name, "host": info.host, "port": str(info.port), "user": info.user,
-           "url": f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}",
-           "dsn": f"host={info.host} port={info.port} user={info.user} dbname={name}"}
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    host, port, su = info.host, info.port, info.user
+    try:
+        yield {"name": name, "host": host, "port": str(port), "user": reader,
+               "url": f"postgresql+psycopg://{reader}@{host}:{port}/{name}",
+               "dsn": f"host={host} port={port} user={reader} dbname={name}",
+               "admin_user": su,
+               "admin_url": f"postgresql+psycopg://{su}@{host}:{port}/{name}",
+               "admin_dsn": f"host={host} port={port} user={su} dbname={name}"}
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'DROP ROLE IF EXISTS "{reader}"')
+        admin.close()
 
 
 @pytest.fixture
 def pg_url(pg_database: dict[str, str]) -> str:
-    """The SQLAlchemy URL of the session's test database."""
+    """The SQLAlchemy URL of the session's test database, as the least-privilege reader role."""
     return pg_database["url"]
 
 
 @pytest.fixture
 def pg_conn(pg_database: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
-    """A writable autocommit connection to the test database (for building data)."""
-    with psycopg.connect(pg_database["dsn"], autocommit=True) as conn:
+    """A writable autocommit superuser connection to the test database (for building data)."""
+    with psycopg.connect(pg_database["admin_dsn"], autocommit=True) as conn:
         yield conn
 
 

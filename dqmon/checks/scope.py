@@ -51,4 +51,5 @@ class Scope:
 
 def raw_sql_condition(sql: str) -> ColumnElement[bool]:
     """Wrap config-owner SQL (where, condition) as a parenthesised boolean expression."""
-    return sa.literal_column(f"({sql})")  # untyped: SQLite would otherwise add "= 1"
+    # untyped: SQLite would otherwise add "= 1"; the newline ends a trailing `--` comment
+    return sa.literal_column(f"({sql}\n)" if "--" in sql else f"({sql})")

@@ -9,6 +9,7 @@ from typing import Literal
 
 Granularity = Literal["hour", "day"]
 _JULIAN_UNIX_EPOCH = 2440587.5  # julianday('1970-01-01 00:00:00') in SQLite
+_LAST_START = {"day": datetime(9999, 12, 30), "hour": datetime(9999, 12, 31, 22)}  # ends <= max
 
 
 def to_unix(value: object, tz: tzinfo) -> float | None:
@@ -56,13 +57,19 @@ class Slice:
 
 
 def current_slice(now_s: float, granularity: Granularity, lag: int, tz: tzinfo) -> Slice:
-    """Return the slice `lag` steps before the one containing `now_s`."""
+    """Return the slice `lag` steps before the one containing `now_s`.
+
+    Raises ValueError, never OverflowError, for a slice outside years 1 to 9999 (issue 8).
+    """
     local = datetime.fromtimestamp(now_s, tz).replace(tzinfo=None)
     start = local.replace(minute=0, second=0, microsecond=0)
     if granularity == "day":
         start = start.replace(hour=0)
-    step = _step(granularity)
-    return make_slice(start - lag * step, granularity)
+    try:
+        start -= lag * _step(granularity)
+    except OverflowError:
+        raise ValueError(f"the {granularity} slice {lag} back from now is before year 1") from None
+    return make_slice(start, granularity)
 
 
 def parse_slice(text: str, granularity: Granularity) -> Slice:
@@ -76,13 +83,26 @@ def parse_slice(text: str, granularity: Granularity) -> Slice:
         example = "2026-11-20" if granularity == "day" else "2026-11-20T13"
         raise ValueError(f"--partition {text!r}: this table has {granularity} slices, "
                          f"written like {example}") from None
-    return make_slice(start, granularity)
+    try:
+        return make_slice(start, granularity)
+    except ValueError as exc:
+        raise ValueError(f"--partition {text!r}: {exc}") from None
 
 
 def make_slice(start: datetime, granularity: Granularity) -> Slice:
-    """Build the slice starting at `start` with its label."""
-    fmt = "%Y-%m-%d" if granularity == "day" else "%Y-%m-%dT%H"
-    return Slice(start, start + _step(granularity), start.strftime(fmt))
+    """Build the slice starting at `start` with its label; ValueError if it ends after 9999."""
+    try:
+        end = start + _step(granularity)
+    except OverflowError:
+        last = _label(_LAST_START[granularity], granularity)
+        raise ValueError(f"the {granularity} slice {_label(start, granularity)} ends after "
+                         f"year 9999 (the last one is {last})") from None
+    return Slice(start, end, _label(start, granularity))
+
+
+def _label(start: datetime, granularity: Granularity) -> str:
+    """Write 2026-11-20 or 2026-11-20T13, years zero-padded (glibc's %Y is not)."""
+    return start.date().isoformat() if granularity == "day" else start.isoformat(timespec="hours")
 
 
 def _step(granularity: Granularity) -> timedelta:

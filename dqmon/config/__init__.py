@@ -22,6 +22,7 @@ from dqmon.config.resolved import (
     TableSpec,
     Threshold,
 )
+from dqmon.config.secrets import collect, leaks
 from dqmon.config.types import Schedule, Severity, parse_duration, parse_schedule
 from dqmon.errors import ConfigError, Problem
 
@@ -66,7 +67,8 @@ def parse_config(text: str, file: str = "checks.yaml",
         raise ConfigError(doc.problems)
     if not isinstance(doc.data, dict):
         raise ConfigError([*doc.problems, doc.problem((), TOP_LEVEL)])
-    problems = list(doc.problems)
+    secrets = collect(doc)
+    problems = [*doc.problems, *leaks(doc, secrets)]
     parsed: ConfigFile | None = None
     try:
         parsed = ConfigFile.model_validate(doc.data)
@@ -75,14 +77,14 @@ def parse_config(text: str, file: str = "checks.yaml",
     problems += check_references(doc)
     if problems or parsed is None:
         raise ConfigError(problems)
-    return _resolve(parsed, file)
+    return _resolve(parsed, file, frozenset(secrets))
 
 
 # --- resolution --------------------------------------------------------------------------------
 
-def _resolve(cfg: ConfigFile, file: str) -> Config:
+def _resolve(cfg: ConfigFile, file: str, secrets: frozenset[str]) -> Config:
     tables = tuple(_table_spec(table, cfg) for table in cfg.tables)
-    return Config(file=file, warehouses=dict(cfg.warehouses), tables=tables)
+    return Config(file=file, warehouses=dict(cfg.warehouses), tables=tables, secrets=secrets)
 
 
 def _table_spec(table: Table, cfg: ConfigFile) -> TableSpec:

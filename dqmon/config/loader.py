@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -18,6 +20,9 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Values a file may build, aliases included: a few "billion laughs" lines must not hang dqmon.
 MAX_VALUES = 100_000
+# `[` and `{` nested inside each other: PyYAML's scanner is quadratic in this depth (issue 8:
+# 2,000 levels took seconds, 100,000 would take hours), and a real file nests a handful.
+MAX_FLOW_DEPTH = 100
 
 # Plain words in front of PyYAML's terse messages.
 _YAML_HINTS = (
@@ -30,6 +35,19 @@ _YAML_HINTS = (
                                                  "such as a cron string"),
     ("found undefined alias", "no anchor of that name, or an unquoted value that starts with '*'"),
 )
+
+
+class _TooDeep(Exception):
+    """Lists and mappings nest deeper than MAX_FLOW_DEPTH (PyYAML would take minutes)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing deep `[`/`{` nesting before its quadratic scan starts."""
+
+    def fetch_flow_collection_start(self, token_class: type[yaml.Token]) -> None:
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise _TooDeep
+        super().fetch_flow_collection_start(token_class)
 
 
 class _Unbuildable(Exception):
@@ -51,6 +69,7 @@ class Document:
     reported: set[Path] = field(default_factory=set)  # values whose problem is already said
     built: int = 0
     building: set[int] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)  # ${VAR} values put in URL credentials
 
     def line_of(self, path: Path) -> int:
         """Return the line of `path`, or of its nearest ancestor that exists."""
@@ -73,30 +92,55 @@ def format_path(path: Path) -> str:
 
 
 def load_document(text: str, file: str, env: Mapping[str, str]) -> Document:
-    """Parse YAML text; syntax errors and unset variables become problems."""
+    """Parse YAML text; syntax errors, bad characters and unset variables become problems."""
     doc = Document(file=file, data=None)
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            doc.problems.append(Problem(file, 1, "", "the file is empty"))
-            return doc
-        doc.data = _build(node, (), loader, doc, env)
+        _load(text, doc, env)
+    except yaml.reader.ReaderError as exc:  # raised by SafeLoader(text) itself, before parsing
+        doc.problems.append(_character_problem(exc, text, file))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         doc.problems.append(Problem(file, line, "", yaml_message(exc.problem or str(exc))))
     except yaml.YAMLError as exc:
-        doc.problems.append(Problem(file, 1, "", yaml_message(str(exc))))
+        doc.problems.append(Problem(file, 1, "", yaml_message(" ".join(str(exc).split()))))
     except _Unbuildable as exc:
         doc.data = None
         doc.problems.append(exc.problem)
-    except RecursionError:
+    except (RecursionError, _TooDeep):
         doc.data = None
         doc.problems.append(Problem(file, 1, "", "the file nests lists and mappings too deeply"))
+    return doc
+
+
+def _load(text: str, doc: Document, env: Mapping[str, str]) -> None:
+    """Compose the single YAML document of `text` and build its plain data into `doc`."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            doc.problems.append(Problem(doc.file, 1, "", "the file is empty"))
+            return
+        doc.data = _build(node, (), loader, doc, env)
     finally:
         loader.dispose()
-    return doc
+
+
+def _character_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """Locate a character YAML never allows, not even in a comment (issue 8)."""
+    position = int(exc.position)
+    before = text[:position]
+    line, column = before.count("\n") + 1, position - before.rfind("\n")
+    code = exc.character if isinstance(exc.character, int) else 0xFFFD
+    return Problem(file, line, "", f"invalid YAML: {_character_message(code, column)}")
+
+
+def _character_message(code: int, column: int) -> str:
+    """Name a disallowed character and say how to write it instead."""
+    if unicodedata.category(chr(code)) != "Cc":
+        return f"character U+{code:04X} at column {column} is not allowed in YAML"
+    return (f"control character U+{code:04X} at column {column} is not allowed anywhere, "
+            f"even in a comment (remove it, or write \"\\x{code:02x}\" inside double quotes)")
 
 
 def yaml_message(problem: str) -> str:
@@ -177,17 +221,44 @@ def _key(node: yaml.Node, path: Path, doc: Document) -> str | None:
 
 
 def _expand(value: str, path: Path, doc: Document, env: Mapping[str, str]) -> str:
-    """Replace ${VAR} and ${VAR:-default} from the environment (values only, never keys)."""
+    """Replace ${VAR} and ${VAR:-default} from the environment (values only, never keys).
+
+    In a warehouse URL's credentials (`user:${PASSWORD}@host`) the value is a secret and is
+    percent-encoded, so that an `@` or `/` in a password cannot split the URL (SPEC 6).
+    """
+    userinfo = _userinfo_span(value) if _is_url(path) else None
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in env and (env[name] != "" or default is None):
-            return env[name]
-        if default is not None:
-            return default
-        doc.reported.add(path)
-        hint = f"set it, or write ${{{name}:-default}}"
-        doc.problems.append(doc.problem(path, f"environment variable {name} is not set ({hint})"))
-        return ""
+            found = env[name]
+        elif default is not None:
+            found = default
+        else:
+            doc.reported.add(path)
+            hint = f"set it, or write ${{{name}:-default}}"
+            doc.problems.append(doc.problem(path, f"environment variable {name} is not set "
+                                                  f"({hint})"))
+            return ""
+        if userinfo is not None and userinfo[0] <= match.start() < userinfo[1]:
+            doc.secrets.add(found)
+            return quote(found, safe="")
+        return found
 
     return _VAR.sub(replace, value)
+
+
+def _is_url(path: Path) -> bool:
+    return len(path) == 3 and path[0] == "warehouses" and path[2] == "url"
+
+
+def _userinfo_span(template: str) -> tuple[int, int] | None:
+    """Return where `user:password` lies in a URL template, reading ${...} as opaque."""
+    masked = _VAR.sub(lambda m: "x" * len(m.group(0)), template)
+    start = masked.find("://")
+    if start < 0:
+        return None
+    start += 3
+    end = next((i for i, ch in enumerate(masked[start:], start) if ch in "/?#"), len(masked))
+    at = masked.rfind("@", start, end)
+    return (start, at) if at >= 0 else None

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dqmon.config.types import (
     Between,
     Identifier,
+    InValues,
     Number,
     PositiveDuration,
     Ratio,
@@ -19,14 +28,12 @@ from dqmon.config.types import (
     Version,
     parse_schedule,
 )
+from dqmon.config.urls import checked_url
 
 
 def _database_url(url: str) -> str:
-    """Reject a URL SQLAlchemy cannot parse, at load time, without echoing its password."""
-    # Imported here: dqmon.warehouse (the one definition of a valid URL) imports these models.
-    from dqmon.warehouse import parse_url
-
-    parse_url(url)
+    """Reject a URL dqmon will not open (bad, unknown driver, a parameter off the allow-list)."""
+    checked_url(url)
     return url
 
 
@@ -41,6 +48,9 @@ class Warehouse(Model):
     statement_timeout: PositiveDuration = 60.0
     max_connections: int = Field(default=4, ge=1, le=256)
     timezone: TimeZoneName | None = None
+    # SPEC 6 layer 1: connect as a superuser or a role that can run programs, write server
+    # files or replicate only when the owner says so (docs/security.md: what that gives up).
+    allow_privileged_role: bool = False
 
 
 class Defaults(Model):
@@ -48,10 +58,22 @@ class Defaults(Model):
     severity: Severity = "critical"
 
 
+MAX_LAG = {"day": 3660, "hour": 87840}  # slices back: 10 years, whatever the granularity
+
+
 class Partition(Model):
     column: Identifier
     granularity: Literal["hour", "day"] = "day"
     lag: int = Field(default=0, ge=0)
+
+    @field_validator("lag")
+    @classmethod
+    def _at_most_ten_years(cls, lag: int, info: ValidationInfo) -> int:
+        granularity = info.data.get("granularity")
+        limit = MAX_LAG.get(granularity or "")
+        if limit is not None and lag > limit:  # issue 8: a slice that far back overflows dates
+            raise ValueError(f"must be at most {limit} for {granularity} slices (10 years back)")
+        return lag
 
 
 class CheckBase(Model):
@@ -84,7 +106,7 @@ class Validity(CheckBase):
     name: Identifier
     column: Identifier | None = None
     condition: str | None = Field(default=None, min_length=1)
-    in_: list[str | int | float | bool] | None = Field(default=None, alias="in", min_length=1)
+    in_: InValues | None = Field(default=None, alias="in", min_length=1)
     regex: str | None = Field(default=None, min_length=1)
     between: Between | None = None
     min_ratio: Ratio = 1.0

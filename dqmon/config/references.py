@@ -1,4 +1,4 @@
-"""Checks across fields: warehouse references, unique names, single-statement SQL.
+"""Checks across fields: warehouse references, unique names, and config SQL per dialect.
 
 They read the raw data, not the validated model, so that a file with a typo in one check
 still gets its duplicate names and unknown warehouses reported in the same run.
@@ -6,7 +6,6 @@ still gets its duplicate names and unknown warehouses reported in the same run.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +13,9 @@ from pydantic import ValidationError
 
 from dqmon.config.loader import Document, Path
 from dqmon.config.models import CheckEntry, Completeness, Custom, Validity
+from dqmon.config.sql_guard import UnsafeSql, check_condition, check_query
+from dqmon.config.urls import parse_url
 from dqmon.errors import Problem
-
-_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\w*)\$.*?\$\1\$|--[^\n]*|/\*.*?\*/",
-                     re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,7 @@ class _TableView:
     warehouse: str | None
     where: str | None
     checks: list[tuple[int, CheckEntry]]
+    backend: str = ""  # the warehouse's dialect when its URL parses, else generic SQL
 
 
 def check_references(doc: Document) -> list[Problem]:
@@ -38,38 +37,56 @@ def check_references(doc: Document) -> list[Problem]:
     warehouses = sorted(raw) if isinstance(raw, dict) else []
     problems: list[Problem] = []
     first_line: dict[str, int] = {}
-    for table in _tables(data):
+    for table in _tables(data, _backends(raw)):
         problems += _check_warehouse(table, warehouses, doc)
         if table.name is not None:
             problems += _check_unique(table.name, (*table.at, "name"), first_line, doc,
                                       f"duplicate table name '{table.name}'")
         if table.where is not None:
-            problems += check_sql(table.where, (*table.at, "where"), doc)
+            problems += check_sql(table.where, (*table.at, "where"), doc, table.backend)
         problems += _check_checks(table, doc)
     return problems
 
 
-def check_sql(sql: str, path: Path, doc: Document) -> list[Problem]:
-    """Reject a second statement: config SQL is one expression or one query (SPEC section 6)."""
-    bare = _QUOTED.sub(" ", sql).strip().rstrip(";")
-    if ";" in bare:
-        return [doc.problem(path, "must be a single SQL statement (found ';')")]
+def check_sql(sql: str, path: Path, doc: Document, backend: str, *,
+              query: bool = False) -> list[Problem]:
+    """Parse config SQL in its warehouse's dialect: one expression, or one SELECT (SPEC 6)."""
+    try:
+        (check_query if query else check_condition)(sql, backend)
+    except UnsafeSql as exc:
+        return [doc.problem(path, str(exc))]
     return []
 
 
-def _tables(data: dict[str, Any]) -> list[_TableView]:
+def _backends(raw: object) -> dict[str, str]:
+    """Return each warehouse's dialect name, for those whose URL parses."""
+    out: dict[str, str] = {}
+    for name, settings in (raw.items() if isinstance(raw, dict) else []):
+        url = settings.get("url") if isinstance(settings, dict) else None
+        try:
+            out[str(name)] = parse_url(url).get_backend_name() if isinstance(url, str) else ""
+        except ValueError:
+            out[str(name)] = ""
+    return out
+
+
+def _tables(data: dict[str, Any], backends: dict[str, str]) -> list[_TableView]:
     raw = data.get("tables")
     if not isinstance(raw, list):
         return []
-    return [_view(("tables", i), item) for i, item in enumerate(raw) if isinstance(item, dict)]
+    return [_view(("tables", i), item, backends) for i, item in enumerate(raw)
+            if isinstance(item, dict)]
 
 
-def _view(at: Path, raw: dict[str, Any]) -> _TableView:
+def _view(at: Path, raw: dict[str, Any], backends: dict[str, str]) -> _TableView:
     checks = raw.get("checks")
     entries = [(j, entry) for j, item in enumerate(checks) if (entry := _entry(item)) is not None] \
         if isinstance(checks, list) else []
-    return _TableView(at, _text(raw.get("name")), _text(raw.get("warehouse")),
-                      _text(raw.get("where")), entries)
+    warehouse = _text(raw.get("warehouse"))
+    sole = next(iter(backends.values())) if len(backends) == 1 else ""
+    backend = backends.get(warehouse, "") if warehouse else sole
+    return _TableView(at, _text(raw.get("name")), warehouse, _text(raw.get("where")), entries,
+                      backend)
 
 
 def _text(value: object) -> str | None:
@@ -109,7 +126,7 @@ def _check_checks(table: _TableView, doc: Document) -> list[Problem]:
     first_line: dict[str, int] = {}
     for j, entry in table.checks:
         at: Path = (*table.at, "checks", j, entry.kind)
-        problems += _check_params(entry, at, doc)
+        problems += _check_params(entry, at, doc, table.backend)
         for name in entry.names:
             where = (*at, "name") if entry.params.name else at
             problems += _check_unique(name, where, first_line, doc,
@@ -117,13 +134,13 @@ def _check_checks(table: _TableView, doc: Document) -> list[Problem]:
     return problems
 
 
-def _check_params(entry: CheckEntry, at: Path, doc: Document) -> list[Problem]:
+def _check_params(entry: CheckEntry, at: Path, doc: Document, backend: str) -> list[Problem]:
     params = entry.params
     if isinstance(params, Completeness) and params.name and len(params.columns) > 1:
         return [doc.problem((*at, "name"), "a named completeness check must list exactly one "
                                            f"column (this one lists {len(params.columns)})")]
     if isinstance(params, Validity) and params.condition is not None:
-        return check_sql(params.condition, (*at, "condition"), doc)
+        return check_sql(params.condition, (*at, "condition"), doc, backend)
     if isinstance(params, Custom):
-        return check_sql(params.sql, (*at, "sql"), doc)
+        return check_sql(params.sql, (*at, "sql"), doc, backend, query=True)
     return []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dqmon.config.models import CheckParams, Partition, Warehouse
 from dqmon.config.types import Schedule, Severity
@@ -102,6 +102,7 @@ class Config:
     file: str
     warehouses: Mapping[str, Warehouse]
     tables: tuple[TableSpec, ...]
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)  # registered in redact
 
     def table(self, name: str) -> TableSpec | None:
         """Return the table called `name`, or None."""

@@ -21,7 +21,7 @@ _DURATION_HINT = "use 90s, 15m, 2h, 1d or a number of seconds"
 def parse_duration(value: object) -> float:
     """Turn 90s, 15m, 2h, 1d or a bare number of seconds into seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = _as_float(value)
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     elif isinstance(value, str):
@@ -33,6 +33,14 @@ def parse_duration(value: object) -> float:
     if seconds < 0:
         raise ValueError("must not be negative")
     return seconds
+
+
+def _as_float(value: float) -> float:
+    """Return `value` as a float; an integer past the float range is infinite (issue 8)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _ratio(value: float) -> float:
@@ -61,6 +69,32 @@ def _ordered(value: tuple[float, float]) -> tuple[float, float]:
     return value
 
 
+def _one_kind(values: list[InValue]) -> list[InValue]:
+    """Refuse an `in:` list that mixes text, numbers and booleans (issue 8: SQL cannot compare)."""
+    kinds = sorted({_kind_of(v) for v in values})
+    if len(kinds) > 1:
+        raise ValueError(f"mixes {' and '.join(kinds)}: list only text, only numbers or only "
+                         "booleans (quote a number meant as text, e.g. '1')")
+    floats = [v for v in values if isinstance(v, float)]
+    if not all(math.isfinite(v) for v in floats):
+        raise ValueError("must hold finite numbers (not .nan or .inf)")
+    # [1, 2.5] as floats: SQL types a literal list by its first item (2.5 would render as 2)
+    return [_float(v) for v in values] if floats else values
+
+
+def _float(value: InValue) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{value} is too large beside a decimal number") from None
+
+
+def _kind_of(value: InValue) -> str:
+    if isinstance(value, bool):
+        return "booleans"
+    return "text" if isinstance(value, str) else "numbers"
+
+
 def _version(value: int) -> int:
     if value != 1:
         raise ValueError(f"unsupported version {value} (this dqmon reads version 1)")
@@ -73,6 +107,8 @@ Ratio = Annotated[float, AfterValidator(_ratio)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 Between = Annotated[tuple[Number, Number], BeforeValidator(_pair), AfterValidator(_ordered)]
 Version = Annotated[int, AfterValidator(_version)]
+InValue = str | int | float | bool
+InValues = Annotated[list[InValue], AfterValidator(_one_kind)]
 Severity = Literal["critical", "warning"]
 TypeFamily = Literal["integer", "numeric", "text", "boolean", "date", "timestamp", "json", "other"]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]

@@ -10,6 +10,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from dqmon import redact
 from dqmon.config.resolved import TableSpec
 from dqmon.scan import ScanRecorder
 from dqmon.warehouse import Warehouse
@@ -69,7 +70,7 @@ class SpanRecorder:
 
     def query(self, sql: str) -> None:
         """Remember a query the scan ran (literals removed)."""
-        self._queries.append(sanitize_sql(sql))
+        self._queries.append(redact.scrub(sanitize_sql(sql)))
 
     def rows(self, count: int) -> None:
         """Set dq.rows, the number of rows in scope."""
@@ -77,7 +78,7 @@ class SpanRecorder:
 
     def error(self, message: str) -> None:
         """Mark the scan's span as failed (a check errored)."""
-        self._span.set_status(Status(StatusCode.ERROR, message))
+        self._span.set_status(Status(StatusCode.ERROR, redact.scrub_literals(message)))
 
     def close(self) -> None:
         """Write db.query.text: every statement of the scan, in the order they ran."""

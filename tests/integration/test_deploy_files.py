@@ -304,7 +304,8 @@ def demo_database(pg_database: dict[str, str]) -> Iterator[tuple[str, str]]:
     admin = psycopg.connect(PG_ADMIN, autocommit=True)
     name = f"dqmon_demo_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    host, port, user = pg_database["host"], pg_database["port"], pg_database["user"]
+    host, port = pg_database["host"], pg_database["port"]
+    user = pg_database["admin_user"]  # demo.sql creates tables and a role
     try:
         subprocess.run([str(psql), "-X", "-q", "-h", host, "-p", port, "-U", user, "-d", name,
                         "-v", f"dqmon_role={name}", "-f", str(DEPLOY / "postgres" / "demo.sql")],

@@ -8,8 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.demo import build_demo
+from dqmon.errors import WarehouseError
+from dqmon.warehouse import Warehouse
 
 from helpers import run_cli, run_json, write_config
 
@@ -100,18 +104,44 @@ def test_sqlite_text_timestamps(text_times: str, tmp_path: Path,
         assert results["row_count"]["value"] == 1, day
 
 
-def test_sqlite_is_read_only(text_times: str, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
-    """A write through custom SQL fails on SQLite and the file is unchanged."""
-    db = Path(text_times.removeprefix("sqlite:///"))
-    before = hashlib.sha256(db.read_bytes()).hexdigest()
+def _digest(url: str) -> str:
+    """Return the SHA-256 of a SQLite URL's file, read independently of dqmon."""
+    return hashlib.sha256(Path(url.removeprefix("sqlite:///")).read_bytes()).hexdigest()
+
+
+def test_sqlite_write_is_refused_at_load(text_times: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A write in custom SQL is a located config error (exit 2) and the file is unchanged."""
+    before = _digest(text_times)
     table = ("\n  - name: ev\n    checks:\n"
              "      - custom: {name: wipe, sql: 'delete from ev returning 1', max: 0}\n")
-    code, results = run_json(capsys, write_config(tmp_path, text_times, table))
-    assert results["wipe"]["status"] == "error"
-    assert "readonly" in results["wipe"]["error"].replace("-", "").replace(" ", "").lower()
-    assert code == 3
-    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    config = write_config(tmp_path, text_times, table)
+    code, out, err = run_cli(capsys, "run-once", "--config", str(config), "--no-export")
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [
+        f"{config}:9 tables[0].checks[0].custom.sql: must be a SELECT query (found DELETE)"]
+    assert _digest(text_times) == before
+
+
+def test_sqlite_session_is_read_only_without_the_loader(text_times: str) -> None:
+    """Sent straight to a session, a write is denied, and still fails with the authorizer off."""
+    before = _digest(text_times)
+    warehouse = Warehouse("main", WarehouseSettings(url=text_times))
+    try:
+        with pytest.raises(WarehouseError, match="not authorized"):
+            warehouse.fetch_all(sa.text("delete from ev returning 1"))
+        # Below the authorizer: the mode=ro file and query_only still refuse the write.
+        raw = warehouse.engine().raw_connection()
+        try:
+            raw.driver_connection.set_authorizer(None)  # type: ignore[union-attr]
+            with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+                raw.driver_connection.execute("delete from ev")  # type: ignore[union-attr]
+        finally:
+            raw.invalidate()  # never hand the authorizer-less connection back to the pool
+    finally:
+        warehouse.dispose()
+    assert _digest(text_times) == before
 
 
 def test_sqlite_statement_timeout(text_times: str, tmp_path: Path,

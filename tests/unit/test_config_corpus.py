@@ -150,7 +150,7 @@ def test_every_problem_of_a_file_is_reported_at_once() -> None:
         "checks.yaml:13 tables[0].checks[3].validity: give exactly one of condition, in, regex, "
         "between (found: in, regex)",
         "checks.yaml:14 tables[1].name: duplicate table name 'orders' (first at line 6)",
-        "checks.yaml:15 tables[1].where: must be a single SQL statement (found ';')",
+        "checks.yaml:15 tables[1].where: must be one expression (found ';')",
         "checks.yaml:17 tables[1].checks[0].schema.columns.id: must be 'integer', 'numeric', "
         "'text', 'boolean', 'date', 'timestamp', 'json' or 'other'",
     ]

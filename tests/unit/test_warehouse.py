@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dqmon.config.models import Warehouse as Settings
-from dqmon.warehouse import Warehouse, _is_timeout, _session_options, parse_url
+from dqmon.warehouse import Warehouse, _is_timeout, parse_url
+from dqmon.warehouse.session import connect_options
 
 
 class QueryCanceled(Exception):
@@ -24,9 +25,9 @@ def test_timeout_is_told_from_a_shutdown_cancel() -> None:
 def test_postgres_sessions_are_read_only_with_timeout_and_zone() -> None:
     """PostgreSQL sessions start read-only, with the statement timeout and the warehouse zone."""
     settings = Settings(url="postgresql+psycopg://u:pw@h/db", statement_timeout=2.5)
-    _, args = _session_options(parse_url(settings.url), settings, ZoneInfo("Asia/Tokyo"))
+    _, args = connect_options(parse_url(settings.url), settings, ZoneInfo("Asia/Tokyo"))
     assert args["options"] == ("-c default_transaction_read_only=on -c statement_timeout=2500 "
-                               "-c TimeZone=Asia/Tokyo")
+                               "-c TimeZone=Asia/Tokyo -c standard_conforming_strings=on")
     assert (args["keepalives"], args["connect_timeout"]) == (1, 10)
 
 
@@ -35,8 +36,8 @@ def test_sqlite_files_open_read_only(tmp_path) -> None:  # type: ignore[no-untyp
     db = tmp_path / "w.db"
     db.write_bytes(b"")
     settings = Settings(url=f"sqlite:///{db}")
-    url, _ = _session_options(parse_url(settings.url), settings, ZoneInfo("UTC"))
-    assert url.database == f"file:{db}"
+    url, _ = connect_options(parse_url(settings.url), settings, ZoneInfo("UTC"))
+    assert url.database == f"file:{db.resolve()}"
     assert dict(url.query) == {"mode": "ro", "uri": "true"}
 
 

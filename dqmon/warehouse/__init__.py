@@ -1,33 +1,31 @@
-"""The only module that opens connections: read-only sessions with a statement timeout."""
+"""The only package that opens connections: read-only sessions with a statement timeout.
+
+SPEC section 6: `session` holds the per-dialect rules (read-only transactions, one statement
+per call, reset on return), `privileges` the role check; this module wires them together.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.base import Executable
 
+from dqmon import redact
 from dqmon.checks import type_family, type_family_from_name
 from dqmon.config.models import Warehouse as WarehouseSettings
+from dqmon.config.urls import COMPILED, checked_url, masked, parse_url, url_secrets
 from dqmon.errors import WarehouseError
+from dqmon.warehouse import privileges, session
+from dqmon.warehouse.privileges import RoleReport
 
-CONNECT_TIMEOUT_S = 10
-
-
-def parse_url(url: str) -> URL:
-    """Parse a database URL; raise ValueError without echoing the password."""
-    try:
-        return make_url(url)
-    except Exception:  # noqa: BLE001 - SQLAlchemy raises several types; all mean "bad URL"
-        raise ValueError("not a database URL (expected dialect+driver://user@host/db)") from None
-
+__all__ = ["RoleReport", "Warehouse", "open_warehouses", "parse_url"]
 
 class Warehouse:
     """One configured warehouse: a lazily built engine whose sessions never write."""
@@ -35,12 +33,13 @@ class Warehouse:
     def __init__(self, name: str, settings: WarehouseSettings) -> None:
         self.name = name
         self.settings = settings
-        self.url = parse_url(settings.url)
+        self.url = checked_url(settings.url)
         self.tz = ZoneInfo(settings.timezone or "UTC")
+        self.role: RoleReport | None = None  # what the role may do, once a session asked
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._running: dict[int, Any] = {}  # DBAPI connections inside a session, for cancel
-        self._secrets = [s for s in (self.url.password,) if s]
+        redact.register(url_secrets(self.url))
 
     @property
     def dialect(self) -> str:
@@ -49,8 +48,8 @@ class Warehouse:
 
     @property
     def masked_url(self) -> str:
-        """Return the URL with the password hidden."""
-        return self.url.render_as_string(hide_password=True)
+        """Return the URL with the password and credential parameters hidden."""
+        return masked(self.url)
 
     @property
     def sa_dialect(self) -> sa.engine.Dialect:
@@ -92,7 +91,7 @@ class Warehouse:
         """Ask the server (or SQLite/DuckDB) to cancel every running query; return how many."""
         with self._lock:
             connections = list(self._running.values())
-        return sum(_cancel(conn) for conn in connections)
+        return sum(session.cancel(conn) for conn in connections)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -105,31 +104,41 @@ class Warehouse:
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[Connection]:
-        timer: threading.Timer | None = None
+        deadline = _Deadline(self.settings.statement_timeout + self._client_grace())
         try:
             conn = self.engine().connect()
         except WarehouseError:
             raise
         except Exception as exc:  # noqa: BLE001 - every driver failure becomes one safe message
-            raise self._translate(exc, 0.0, unreachable=True) from None
-        started = time.monotonic()
+            raise self._translate(exc, unreachable=True) from None
         try:
             with conn:
                 dbapi = conn.connection.dbapi_connection
+                session.begin(self.dialect, dbapi)
+                self._vet_role(conn)
                 with self._lock:
                     self._running[id(dbapi)] = dbapi
-                timer = self._client_deadline(conn)
+                deadline.start(dbapi)
                 try:
                     yield conn
                 finally:
+                    deadline.cancel()
                     with self._lock:
                         self._running.pop(id(dbapi), None)
                     conn.rollback()  # dqmon never commits
         except Exception as exc:  # noqa: BLE001
-            raise self._translate(exc, time.monotonic() - started) from None
-        finally:
-            if timer is not None:
-                timer.cancel()
+            raise self._translate(exc, timeout=deadline.fired) from None
+
+    def _client_grace(self) -> float:
+        """SQLite and DuckDB have no server timeout: the client deadline is the timeout."""
+        return 0.0 if self.dialect in ("sqlite", "duckdb") else session.CLIENT_GRACE_S
+
+    def _vet_role(self, conn: Connection) -> None:
+        """Check the role once per warehouse; refuse a dangerous one (SPEC 6, layer 1)."""
+        if self.role is None:
+            self.role = privileges.probe(conn, self.dialect)
+        if self.role.dangers and not self.settings.allow_privileged_role:
+            raise WarehouseError(privileges.refusal(self.role, self.name))
 
     def engine(self) -> Engine:
         """Return the engine, building it on first use."""
@@ -139,49 +148,71 @@ class Warehouse:
             return self._engine
 
     def _build_engine(self) -> Engine:
-        url, connect_args = _session_options(self.url, self.settings, self.tz)
-        pool: dict[str, Any] = {}
-        if self.dialect != "sqlite" or url.database not in (None, "", ":memory:"):
-            pool = {"pool_size": self.settings.max_connections, "max_overflow": 0,
-                    "pool_timeout": self.settings.statement_timeout}
+        if self.dialect in COMPILED and not self.settings.allow_privileged_role:
+            raise WarehouseError(f"dqmon cannot enforce read-only sessions on {self.dialect}: "
+                                 "connect with a read-only role and set "
+                                 "allow_privileged_role: true (docs/security.md)")
+        url, connect_args = session.connect_options(self.url, self.settings, self.tz)
         engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True,
-                                  **pool)
+                                  **self._pool_options(url))
         sa.event.listen(engine, "connect", self._on_connect)
+        sa.event.listen(engine, "reset", self._on_reset)
+        sa.event.listen(engine, "before_cursor_execute", self._before_execute)
         return engine
 
+    def _pool_options(self, url: sa.engine.URL) -> dict[str, Any]:
+        if not session.pooled(self.dialect):
+            return {"poolclass": NullPool}  # closed after each use: nothing of a session stays
+        if self.dialect == "sqlite" and url.database in (None, "", ":memory:"):
+            return {}
+        return {"pool_size": self.settings.max_connections, "max_overflow": 0,
+                "pool_timeout": self.settings.statement_timeout}
+
     def _on_connect(self, dbapi_conn: Any, _record: Any) -> None:
-        for statement in _on_connect_statements(self.dialect, self.settings, self.tz):
-            cursor = dbapi_conn.cursor()
-            with contextlib.suppress(Exception):  # e.g. MySQL vs MariaDB timeout variables
-                cursor.execute(statement)
-            cursor.close()
+        statements = session.on_connect_statements(self.dialect, self.settings, self.tz)
+        session.on_connect(self.dialect, dbapi_conn, statements)
 
-    def _client_deadline(self, conn: Connection) -> threading.Timer | None:
-        """Interrupt the query from the client where the server cannot time it out."""
-        if self.dialect not in ("sqlite", "duckdb"):
-            return None
-        dbapi = conn.connection.dbapi_connection
-        interrupt = getattr(dbapi, "interrupt", None)
-        if interrupt is None:
-            return None
-        timer = threading.Timer(self.settings.statement_timeout, interrupt)
-        timer.daemon = True
-        timer.start()
-        return timer
+    def _on_reset(self, dbapi_conn: Any, _record: Any, reset_state: Any) -> None:
+        if not reset_state.terminate_only:
+            session.reset(self.dialect, dbapi_conn)
 
-    def _translate(self, exc: BaseException, elapsed_s: float, *,
+    def _before_execute(self, conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        session.check_statement(self.dialect, conn.connection.dbapi_connection, statement)
+
+    def _translate(self, exc: BaseException, *, timeout: bool = False,
                    unreachable: bool = False) -> WarehouseError:
         if isinstance(exc, WarehouseError):
             return exc
         orig = getattr(exc, "orig", None) or exc
         text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        timeout = _is_timeout(orig) or (
-            "interrupted" in text.lower() and elapsed_s >= self.settings.statement_timeout * 0.9)
+        text = redact.scrub(text)
+        timeout = timeout or _is_timeout(orig)
         if timeout:
             text = f"statement_timeout ({self.settings.statement_timeout:g}s) exceeded: {text}"
         return WarehouseError(text, timeout=timeout, unreachable=unreachable)
+
+
+class _Deadline:
+    """The client-side deadline: cancel the query when it outlives the statement timeout."""
+
+    def __init__(self, after_s: float) -> None:
+        self.after_s = after_s
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def start(self, dbapi_conn: Any) -> None:
+        """Arm the deadline for the query about to run on `dbapi_conn`."""
+        self._timer = threading.Timer(self.after_s, self._fire, args=(dbapi_conn,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self, dbapi_conn: Any) -> None:
+        self.fired = session.cancel(dbapi_conn)
+
+    def cancel(self) -> None:
+        """Disarm the deadline (the query ended)."""
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _information_schema_families(conn: Connection, schema: str | None,
@@ -195,67 +226,11 @@ def _information_schema_families(conn: Connection, schema: str | None,
     return {name: type_family_from_name(kind) for name, kind in conn.execute(query)}
 
 
-def _cancel(dbapi_conn: Any) -> bool:
-    for name in ("cancel_safe", "cancel", "interrupt"):  # psycopg 3.2+, psycopg, sqlite3/duckdb
-        method = getattr(dbapi_conn, name, None)
-        if callable(method):
-            with contextlib.suppress(Exception):
-                method()
-                return True
-    return False
-
-
 def _is_timeout(orig: BaseException) -> bool:
     """PostgreSQL's statement timeout (not a cancel by dqmon's own shutdown)."""
     canceled = type(orig).__name__ in ("QueryCanceled", "QueryCanceledError") or (
         getattr(orig, "sqlstate", None) == "57014")
     return canceled and "user request" not in str(orig)
-
-
-def _session_options(url: URL, settings: WarehouseSettings,
-                     tz: ZoneInfo) -> tuple[URL, dict[str, Any]]:
-    """Return the URL and driver arguments that make every session read-only (SPEC 6)."""
-    backend = url.get_backend_name()
-    timeout_ms = int(settings.statement_timeout * 1000)
-    if backend == "postgresql":
-        options = (f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} "
-                   f"-c TimeZone={tz.key}")
-        # keepalives: a network that dies mid-query is noticed in ~1 min, not hours
-        return url, {"options": options, "connect_timeout": CONNECT_TIMEOUT_S,
-                     "application_name": "dqmon", "keepalives": 1, "keepalives_idle": 30,
-                     "keepalives_interval": 10, "keepalives_count": 3}
-    if backend == "sqlite":
-        return _sqlite_read_only(url), {"check_same_thread": False}
-    if backend == "duckdb":
-        return url, {"read_only": True}
-    if backend in ("mysql", "mariadb"):
-        return url, {"connect_timeout": CONNECT_TIMEOUT_S}
-    return url, {}
-
-
-def _sqlite_read_only(url: URL) -> URL:
-    database = url.database
-    if database in (None, "", ":memory:") or (database or "").startswith("file:"):
-        return url
-    if not Path(database or "").exists():
-        raise WarehouseError(f"SQLite database file not found: {database}")
-    return url.set(database=f"file:{database}", query={**url.query, "mode": "ro", "uri": "true"})
-
-
-def _on_connect_statements(backend: str, settings: WarehouseSettings,
-                           tz: ZoneInfo) -> list[str]:
-    timeout_ms = int(settings.statement_timeout * 1000)
-    if backend == "sqlite":
-        return ["PRAGMA query_only = ON"]
-    if backend in ("mysql", "mariadb"):
-        # UTC sessions: CURRENT_TIMESTAMP is then UTC, as age_seconds() expects.
-        return ["SET SESSION TRANSACTION READ ONLY",
-                "SET SESSION time_zone = '+00:00'",
-                f"SET SESSION max_execution_time = {timeout_ms}",  # MySQL
-                f"SET SESSION max_statement_time = {timeout_ms / 1000}"]  # MariaDB
-    if backend == "duckdb":
-        return [f"SET TimeZone = '{tz.key}'"]
-    return []
 
 
 def open_warehouses(settings: Mapping[str, WarehouseSettings]) -> dict[str, Warehouse]:

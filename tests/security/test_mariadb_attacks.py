@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from integration.helpers import run_cli, write_config
+from kit import assert_no_secret, attack_tables, log_events, run_cli, run_daemon, write_config
 
 from dqmon import redact
 from dqmon.config.models import Warehouse as WarehouseSettings
@@ -218,18 +213,6 @@ def _fill(sql: str, server: Server) -> str:
             .replace("{evil}", EVIL).replace("{admin_id}", str(server.admin_id)))
 
 
-def _secret_forms(secret: str) -> list[str]:
-    """Every spelling of a secret that gives it away: raw, URL-encoded, repr- and JSON-escaped."""
-    return [secret, quote(secret, safe=""), quote_plus(secret), repr(secret)[1:-1],
-            json.dumps(secret)[1:-1]]
-
-
-def _assert_hidden(secret: str, *texts: str) -> None:
-    for text in texts:
-        for form in _secret_forms(secret):
-            assert form not in text, f"secret {form!r} printed in: {text}"
-
-
 # --- the loader: classes (a), (b), (c) through custom.sql, where, condition and ${VAR} -----------
 
 FIELD = {"custom": "custom.sql", "where": "tables[0].where", "condition": "validity.condition"}
@@ -241,12 +224,7 @@ def _attack_tables(location: str, sql: str, env: dict[str, str]) -> str:
     if location.startswith("var_"):
         env["DQ_ATTACK"] = sql
         value, location = '"${DQ_ATTACK}"', location[4:]
-    head = "  - name: victim\n"
-    if location == "custom":
-        return head + f"    checks:\n      - custom: {{name: attack, sql: {value}, max: 1000000}}\n"
-    if location == "where":
-        return head + f"    where: {value}\n    checks:\n      - row_count: {{min: 0}}\n"
-    return head + f"    checks:\n      - validity: {{name: attack, condition: {value}}}\n"
+    return attack_tables(location, value, most=1000000)
 
 
 def _loader_refuses(location: str, sql: str, server: Server, guard: Guard, tmp_path: Path,
@@ -583,7 +561,7 @@ def test_url_cannot_override_safety(variant: str, server: Server, guard: Guard, 
         code, out, err = run_cli(capsys, args[0], "--config", str(config), *args[1:])
         assert code == 2, out + err
         assert "warehouses.main.url:" in err and "Traceback" not in err
-        _assert_hidden(LP_PASSWORD, out, err)
+        assert_no_secret(LP_PASSWORD, out, err)
     guard.verify()
 
 
@@ -615,7 +593,7 @@ def test_var_cannot_add_url_parameters(template: str, value: str, server: Server
                           "  - name: victim\n    checks:\n      - row_count: {min: 0}\n")
     code, out, err = run_cli(capsys, "validate", "--connect", "--config", str(config))
     assert code == 2 and "warehouses.main.url:" in err and "Traceback" not in err, out + err
-    _assert_hidden(password, out, err)
+    assert_no_secret(password, out, err)
     guard.verify()
 
 
@@ -631,7 +609,7 @@ def test_var_in_password_cannot_split_the_url(server: Server, guard: Guard, tmp_
                           "  - name: victim\n    checks:\n      - row_count: {min: 0}\n")
     code, out, err = run_cli(capsys, "validate", "--connect", "--config", str(config))
     assert code == 3 and "Access denied" in err and "not allowed" not in err, out + err
-    _assert_hidden(injected, out, err)
+    assert_no_secret(injected, out, err)
     guard.verify()
 
 
@@ -664,7 +642,7 @@ def test_password_connects_and_is_never_printed(form: str, server: Server, guard
         outputs += [out, err]
     assert "warning" not in outputs[1]  # the SELECT-only role: no "can write" warning
     assert json.loads(outputs[4])["results"][0]["value"] == 3
-    _assert_hidden(LP_PASSWORD, *outputs)
+    assert_no_secret(LP_PASSWORD, *outputs)
     guard.verify()
 
 
@@ -693,7 +671,7 @@ def test_connection_errors_hide_the_password(url: str, secret: str, says: str, g
     code, out2, err2 = run_cli(capsys, "run-once", "--no-export", "--format", "json",
                                "--config", str(config))
     assert code == 3 and says in out2, out2 + err2
-    _assert_hidden(secret, out, err, out2, err2)
+    assert_no_secret(secret, out, err, out2, err2)
     guard.verify()
 
 
@@ -742,7 +720,7 @@ def test_secret_reused_elsewhere_is_refused_unprinted(path: str, tables: str,
         code, out, err = run_cli(capsys, command, "--config", str(config))
         assert code == 2 and "holds the value of a secret" in err, out + err
         assert f"{path}: holds the value of a secret" in err, err
-        _assert_hidden(secret, out, err)
+        assert_no_secret(secret, out, err)
     guard.verify()
 
 
@@ -770,37 +748,16 @@ def test_row_values_in_server_errors_reach_stdout_only(guard: Guard, tmp_path: P
     config = _row_error_config(tmp_path)
     code, out, _ = run_cli(capsys, "run-once", "--no-export", "--config", str(config))
     assert code == 3 and SECRET_ROW in out and "XPATH syntax error" in out  # the vector is real
-    stderr = _run_daemon(config, {**os.environ, "DQ_PW": LP_PASSWORD}, set(ROW_ERRORS))
-    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    checked = [e for e in events if e.get("event") == "table checked"]
+    daemon = run_daemon(config, ROW_ERRORS, env={"DQ_PW": LP_PASSWORD}, wait=20, stop=30)
+    stderr = daemon.stderr
+    assert daemon.code == 0, stderr
+    checked = [e for e in log_events(stderr) if e.get("event") == "table checked"]
     assert {e["table"] for e in checked} == set(ROW_ERRORS), stderr
     assert all(e["errors"] == 1 and e["error"] for e in checked), stderr
     for value in (SECRET_ROW, QUOTED_ROW, "secret-row", "brien", HEX + "@x.io"):
         assert value not in stderr, f"row value {value!r} in the daemon's log:\n{stderr}"
-    _assert_hidden(LP_PASSWORD, stderr)
+    assert_no_secret(LP_PASSWORD, stderr)
     guard.verify()
-
-
-def _run_daemon(config: Path, env: dict[str, str], tables: set[str]) -> str:
-    """Run `dqmon run` until every table has been checked once; SIGTERM it; return stderr."""
-    log = config.with_name("daemon.log")
-    command = [sys.executable, "-m", "dqmon", "run", "--config", str(config), "--listen",
-               "127.0.0.1:0", "--log-format", "json", "--no-export"]
-    with log.open("w") as sink:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sink, env=env)
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and process.poll() is None:
-                if all(f'"table checked", "table": "{t}"' in log.read_text() for t in tables):
-                    break
-                time.sleep(0.1)
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0, log.read_text()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    return log.read_text()
 
 
 # --- layer 1: the role ------------------------------------------------------------------------
@@ -834,7 +791,7 @@ def test_validate_connect_vets_the_role(user: str, extra: str, code: int, says: 
     if not says:
         assert "warning" not in err and "refusing" not in err, err
     if user != "root":
-        _assert_hidden(server.users[user][1], out, err)
+        assert_no_secret(server.users[user][1], out, err)
     guard.verify()
 
 

@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from kit import (
+    FIELD_PATH,
+    DaemonRun,
+    assert_no_secret,
+    attack_tables,
+    new_secret,
+    run_cli,
+    run_daemon,
+    write_config,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from psycopg import sql
@@ -43,12 +47,6 @@ from dqmon.warehouse import Warehouse, open_warehouses
 
 from conftest import PG_ADMIN, need_service
 
-# The in-process CLI runner lives in tests/integration/helpers.py (tests/ has no packages).
-_INTEGRATION = str(Path(__file__).resolve().parents[1] / "integration")
-if _INTEGRATION not in sys.path:
-    sys.path.append(_INTEGRATION)
-from helpers import run_cli, write_config  # noqa: E402
-
 pytestmark = pytest.mark.postgres
 
 TAG = f"dqsec_{uuid.uuid4().hex[:8]}"  # this run's database, roles, slots and files
@@ -59,8 +57,6 @@ TIMEOUT = "5s"
 ROWS = [(1, "alice@example.com"), (2, "zed.rowvalue@example.org"), (3, '"qu.oted"@example.net'),
         (4, "o'hara.leak@example.com"), (5, "first.line@example.com\nsecond.line")]
 ROLE_KINDS = ("ro", "rw", "repl", "prog", "wfiles", "rfiles", "group", "nested", "noinherit")
-FIELD_PATH = {"custom": "tables[0].checks[0].custom.sql", "where": "tables[0].where",
-              "condition": "tables[0].checks[0].validity.condition"}
 
 
 # --- the lab: a database, roles, bystanders, and the state that must never change ------------
@@ -282,14 +278,7 @@ class Attack:
 
 def tables_with(attack_field: str, text: str) -> str:
     """The `tables:` block that puts `text` into one field of one table."""
-    quoted = json.dumps(text)  # a JSON string is a YAML double-quoted scalar (\r included)
-    if attack_field == "custom":
-        return ("  - name: victim\n    checks:\n"
-                f"      - custom: {{name: attack, sql: {quoted}, max: 1000000}}\n")
-    if attack_field == "where":
-        return f"  - name: victim\n    where: {quoted}\n    checks:\n      - row_count: {{min: 0}}\n"
-    return ("  - name: victim\n    checks:\n"
-            f"      - validity: {{name: attack, condition: {quoted}}}\n")
+    return attack_tables(attack_field, json.dumps(text), most=1000000)  # JSON is YAML (\r too)
 
 
 def config_file(directory: Path, url: str, tables: str, *, allow: bool = False) -> Path:
@@ -673,7 +662,7 @@ def test_url_overriding_safety_is_a_config_error(lab: Lab, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch, template: str,
                                                  env: tuple[tuple[str, str], ...]) -> None:
     """A URL that could weaken the session is refused at load (exit 2), password not echoed."""
-    password = f"Pw-{uuid.uuid4().hex[:12]}"
+    password = new_secret(tail="")
     for name, value in env:
         monkeypatch.setenv(name, _url(lab, value, password))
     config = config_file(tmp_path, _url(lab, template, password),
@@ -743,10 +732,6 @@ def test_url_asking_for_a_read_write_session_cannot_connect(lab: Lab) -> None:
 
 # --- (e) leaks -------------------------------------------------------------------------------
 
-def _forms(secret: str) -> tuple[str, ...]:
-    return secret, quote(secret, safe=""), quote_plus(secret)
-
-
 @pytest.mark.parametrize(("command", "db_suffix", "exit_code"), [
     pytest.param(("validate", "--connect"), "", 0, id="validate-connect"),
     pytest.param(("run-once", "--no-export"), "", 3, id="run-once-text"),
@@ -760,7 +745,7 @@ def test_password_url_parameter_never_printed(lab: Lab, tmp_path: Path,
                                               command: tuple[str, ...], db_suffix: str,
                                               exit_code: int) -> None:
     """A `?password=` in the URL appears in no output, whether the warehouse answers or not."""
-    secret = f"Pw-{uuid.uuid4().hex[:12]}"
+    secret = new_secret(tail="")
     url = lab.url("ro", db=lab.db + db_suffix, query=f"?password={secret}")
     config = config_file(tmp_path, url, (
         "  - name: victim\n    checks:\n      - row_count: {min: 5, max: 5}\n"
@@ -768,8 +753,7 @@ def test_password_url_parameter_never_printed(lab: Lab, tmp_path: Path,
     code, out, err = run_cli(capsys, *command, "--config", str(config))
     assert code == exit_code, out + err
     assert "Traceback" not in out + err
-    for form in _forms(secret):
-        assert form not in out + err
+    assert_no_secret(secret, out + err)
     if command[0] == "validate" and db_suffix:
         assert "password=***" in err or "password=%2A%2A%2A" in err, err  # printed, masked
     lab.assert_unchanged()
@@ -797,9 +781,7 @@ def test_var_password_with_at_and_slash_does_not_split_the_url(
         outputs.append(out + err)
     results = json.loads(out)["results"]  # the json run: both checks read the right table
     assert {r["check"]: r["status"] for r in results} == {"row_count": "pass", "rows": "pass"}
-    for output in outputs:
-        for form in _forms(secret):
-            assert form not in output
+    assert_no_secret(secret, *outputs)
     (warehouse,) = open_warehouses(load_config(config).warehouses).values()
     try:
         assert (warehouse.url.host, warehouse.url.port, warehouse.url.database,
@@ -850,7 +832,7 @@ def test_secret_reused_outside_the_url_is_a_silent_config_error(
         lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch, url: str, tables: str, path: str) -> None:
     """A secret repeated in a name, SQL or other field is a config error that never prints it."""
-    secret = f"Pw-{uuid.uuid4().hex[:12]}" + ("@/:x" if "${" in url else "")
+    secret = new_secret(tail="@/:x" if "${" in url else "")
     monkeypatch.setenv("DQSEC_PW", secret)
 
     def fill(text: str) -> str:
@@ -864,8 +846,7 @@ def test_secret_reused_outside_the_url_is_a_silent_config_error(
         assert code == 2, out + err
         assert f"{path}:" in err
         assert "Traceback" not in out + err
-        for form in _forms(secret):
-            assert form not in out + err, f"secret printed:\n{out}{err}"
+        assert_no_secret(secret, out + err)
     lab.assert_unchanged()
 
 
@@ -918,57 +899,20 @@ def _leak_config(lab: Lab, directory: Path, secret: str) -> Path:
     return config_file(directory, lab.url("ro", query=f"?password={secret}"), tables)
 
 
-@dataclass
-class DaemonRun:
-    """What a real `dqmon run` wrote to stderr while it checked the leaky tables."""
-
-    stderr: str
-    events: list[dict[str, Any]]
-    exit_code: int
-    secret: str
-
-
 @pytest.fixture(scope="module")
-def daemon_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonRun]:
+def daemon_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> DaemonRun:
     """Run the real daemon (JSON logs, every 1s) until each leaky table ran once; SIGTERM it."""
-    directory = tmp_path_factory.mktemp("daemon")
-    secret = f"Pw-{uuid.uuid4().hex[:12]}"
-    config = _leak_config(lab, directory, secret)
-    log_path = directory / "stderr.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dqmon", "run", "--config", str(config), "--listen",
-             "127.0.0.1:0", "--log-format", "json", "--no-export"],
-            stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ), cwd=directory)
-        try:
-            wanted = {p.values[0] for p in LEAKY_ROWS}
-            deadline = time.monotonic() + 30
-            while True:
-                events = _events(log_path.read_text())
-                seen = {e.get("table") for e in events if e.get("event") == "table checked"}
-                if wanted <= seen:
-                    break
-                assert proc.poll() is None, f"daemon exited early:\n{log_path.read_text()}"
-                assert time.monotonic() < deadline, f"no run of every table:\n{log_path.read_text()}"
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    text = log_path.read_text()
-    yield DaemonRun(text, _events(text), code, secret)
-
-
-def _events(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    secret = new_secret(tail="")
+    config = _leak_config(lab, tmp_path_factory.mktemp("daemon"), secret)
+    run = run_daemon(config, {p.values[0] for p in LEAKY_ROWS}, strict=True)
+    run.secret = secret
+    return run
 
 
 @pytest.fixture(scope="module")
 def scan_spans(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Scan the leaky tables in-process with a real tracer; return each table's dq.scan span."""
-    secret = f"Pw-{uuid.uuid4().hex[:12]}"
+    secret = new_secret(tail="")
     config = load_config(_leak_config(lab, tmp_path_factory.mktemp("spans"), secret))
     spans = InMemorySpanExporter()
     telemetry = Telemetry(export=False, span_exporter=spans, env={})
@@ -992,14 +936,13 @@ def scan_spans(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 def test_row_values_never_reach_daemon_logs(lab: Lab, daemon_run: DaemonRun, table: str,
                                             query: str, fragments: tuple[str, ...]) -> None:
     """A server error quoting a row value reaches the daemon's log lines only as `?`."""
-    assert daemon_run.exit_code == 0, daemon_run.stderr
+    assert daemon_run.code == 0, daemon_run.stderr
     errors = [e["error"] for e in daemon_run.events
               if e.get("event") == "table checked" and e.get("table") == table]
     assert errors and all("invalid input syntax for type integer: ?" in e for e in errors), errors
     for fragment in fragments:
         assert fragment not in daemon_run.stderr, f"{fragment!r} in the daemon's logs: {errors}"
-    for form in _forms(daemon_run.secret):
-        assert form not in daemon_run.stderr
+    assert_no_secret(daemon_run.secret, daemon_run.stderr)
     assert "Traceback" not in daemon_run.stderr
     lab.assert_unchanged()
 
@@ -1015,8 +958,7 @@ def test_row_values_never_reach_span_status(lab: Lab, scan_spans: dict[str, Any]
     exposed = description + json.dumps(dict(span.attributes or {}))
     for fragment in fragments:
         assert fragment not in exposed, f"{fragment!r} in the span: {exposed}"
-    for form in _forms(scan_spans["secret"]):
-        assert form not in exposed
+    assert_no_secret(scan_spans["secret"], exposed)
     lab.assert_unchanged()
 
 

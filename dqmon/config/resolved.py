@@ -30,6 +30,13 @@ CHECK_METRICS = {
 # Checks computed together by the one scan of a table scope (SPEC section 2).
 AGGREGATE_KINDS = frozenset({"freshness", "row_count", "completeness", "validity"})
 
+# The OTel names of the gauges about dqmon itself (issue 9): here, beside the others, so that
+# rules can alert on them without importing telemetry.
+MONITOR_METRICS = {
+    "series": "dq.monitor.series",
+    "overflow": "dq.monitor.overflow",
+}
+
 
 @dataclass(frozen=True)
 class Threshold:

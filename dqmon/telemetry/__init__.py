@@ -2,7 +2,8 @@
 
 One `Telemetry` per process owns one MeterProvider and one TracerProvider (SPEC section 3).
 The gauges observe a results registry that dqmon owns; OTLP gRPC pushes and the
-Prometheus `/metrics` text read the same MeterProvider.
+Prometheus `/metrics` text read the same MeterProvider, whose cardinality limit is set once,
+high, and watched (issue 9, `cardinality.py`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from dqmon.config.resolved import CheckSpec
 from dqmon.results import CheckResult
 from dqmon.scan import ScanObserver
 from dqmon.telemetry import exporters
-from dqmon.telemetry.gauges import GAUGES, register_gauges
+from dqmon.telemetry.cardinality import CARDINALITY_LIMIT, OverflowWatch, SeriesCounts, limit_views
+from dqmon.telemetry.gauges import GAUGES, MONITOR_GAUGES, register_gauges, register_monitor_gauges
 from dqmon.telemetry.registry import ResultsRegistry
 from dqmon.telemetry.settings import read_settings
 from dqmon.telemetry.tracing import SpanObserver, env_context, sanitize_sql
@@ -36,7 +38,8 @@ from dqmon.telemetry.tracing import SpanObserver, env_context, sanitize_sql
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["GAUGES", "SCOPE", "Telemetry", "sanitize_sql"]
+__all__ = ["CARDINALITY_LIMIT", "GAUGES", "MONITOR_GAUGES", "SCOPE", "Telemetry",
+           "sanitize_sql"]
 
 SCOPE = "dqmon"  # the instrumentation scope of every gauge and span
 
@@ -50,22 +53,25 @@ class Telemetry:
     def __init__(self, *, daemon: bool = False, export: bool = True,
                  env: Mapping[str, str] | None = None,
                  metric_readers: Sequence[MetricReader] = (),
-                 span_exporter: SpanExporter | None = None) -> None:
+                 span_exporter: SpanExporter | None = None,
+                 cardinality_limit: int = CARDINALITY_LIMIT) -> None:
         self._env = os.environ if env is None else env
         self._daemon = daemon
         self._closed = False
         self._health = exporters.ExportHealth()
+        self._watch = OverflowWatch(cardinality_limit)
         self._registry = ResultsRegistry()
         self._prometheus = _prometheus_registry() if daemon else None
         settings = read_settings(self._env, daemon=daemon)
         resource = Resource.create(dict(settings.resource))
         if export:
             exporters.quiet_exporter_logs()
-        push = _guarded(lambda: exporters.metric_readers(settings, self._health,
-                                                         daemon=daemon)) if export else []
+        push = _guarded(lambda: exporters.metric_readers(
+            settings, self._health, daemon=daemon, watch=self._watch)) if export else []
         self._meters = MeterProvider(resource=resource, shutdown_on_exit=False,
-                                     metric_readers=[*metric_readers, *self._pull_readers(), *push])
-        register_gauges(self._meters.get_meter(SCOPE, __version__), self._registry)
+                                     metric_readers=[*metric_readers, *self._pull_readers(), *push],
+                                     views=limit_views(SCOPE, cardinality_limit))
+        self._register_gauges()
         processors = _guarded(lambda: exporters.span_processors(settings, self._health)) \
             if export else []
         if span_exporter is not None:
@@ -78,9 +84,16 @@ class Telemetry:
         """Return the reader behind /metrics (daemon only)."""
         if self._prometheus is None:
             return []
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from dqmon.telemetry.scrape import WatchedPrometheusReader
 
-        return [PrometheusMetricReader(registry=self._prometheus)]
+        return [WatchedPrometheusReader(self._prometheus, self._watch)]
+
+    def _register_gauges(self) -> None:
+        """Create the dq.* gauges, then the dq.monitor.* gauges that count them."""
+        meter = self._meters.get_meter(SCOPE, __version__)
+        counts = SeriesCounts()
+        register_gauges(meter, self._registry, counts)
+        register_monitor_gauges(meter, counts, self._watch)
 
     @property
     def observer(self) -> ScanObserver:

@@ -2,7 +2,8 @@
 
 The OTLP exporter logs every retry and every failure itself; dqmon silences those records
 and reports the outcome it sees instead: one warning when a target starts failing, one info
-line when it answers again (SPEC section 3: "reported once per outage").
+line when it answers again (SPEC section 3: "reported once per outage"). Every metric export
+also passes an `OverflowWatch`, which reports series lost to the cardinality limit.
 """
 
 from __future__ import annotations
@@ -30,11 +31,17 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+from dqmon.telemetry.cardinality import OverflowWatch
 from dqmon.telemetry.settings import OtlpTarget, Settings
 
 log = logging.getLogger("dqmon.telemetry")
 
 _EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",)
+# Data points per OTLP request. Unsplit, the one request of ~4,900 checks or more (~29,000
+# points of ~140 bytes) exceeds gRPC's and the Collector's default 4 MiB message size and
+# every export is refused (issue 9); 5,000 points are ~0.7 MB, well under it even with long
+# table and column names.
+OTLP_BATCH_POINTS = 5_000
 
 
 class ExportHealth:
@@ -60,16 +67,19 @@ class ExportHealth:
 
 
 class ReportingMetricExporter(MetricExporter):
-    """Delegates to an exporter and reports each outcome to an `ExportHealth`."""
+    """Delegates to an exporter; reports outcomes to an `ExportHealth`, batches to a watch."""
 
-    def __init__(self, inner: MetricExporter, target: str, health: ExportHealth) -> None:
+    def __init__(self, inner: MetricExporter, target: str, health: ExportHealth,
+                 watch: OverflowWatch | None = None) -> None:
         super().__init__(preferred_temporality=inner._preferred_temporality,
                          preferred_aggregation=inner._preferred_aggregation)
-        self._inner, self._target, self._health = inner, target, health
+        self._inner, self._target, self._health, self._watch = inner, target, health, watch
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
                **kwargs: Any) -> MetricExportResult:
         """Export and report; never raises."""
+        if self._watch is not None:
+            self._watch.inspect(self._target, metrics_data)
         try:
             result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception:  # noqa: BLE001 - an exporter bug must not reach the checks
@@ -110,8 +120,8 @@ class ReportingSpanExporter(SpanExporter):
         self._inner.shutdown()
 
 
-def metric_readers(settings: Settings, health: ExportHealth, *,
-                   daemon: bool) -> list[MetricReader]:
+def metric_readers(settings: Settings, health: ExportHealth, *, daemon: bool,
+                   watch: OverflowWatch | None = None) -> list[MetricReader]:
     """Build the push readers `OTEL_METRICS_EXPORTER` asks for (prometheus is pull: none here)."""
     # run-once: no ticker thread at all; the one export is the flush at shutdown.
     interval_ms = settings.export_interval_s * 1000 if daemon else math.inf
@@ -122,9 +132,11 @@ def metric_readers(settings: Settings, health: ExportHealth, *,
 
         target = settings.metrics_otlp
         exporters.append(ReportingMetricExporter(
-            OTLPMetricExporter(**_otlp_args(target)), target.label, health))
+            OTLPMetricExporter(**_otlp_args(target), max_export_batch_size=OTLP_BATCH_POINTS),
+            target.label, health, watch))
     if "console" in settings.metrics_exporters:
-        exporters.append(ConsoleMetricExporter(out=sys.stderr))  # stdout carries the results
+        exporters.append(ReportingMetricExporter(  # stdout carries the results
+            ConsoleMetricExporter(out=sys.stderr), "console", health, watch))
     return [PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms,
                                           export_timeout_millis=_timeout_ms(settings))
             for exporter in exporters]

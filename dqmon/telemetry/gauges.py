@@ -1,4 +1,9 @@
-"""The `dq.*` gauges of SPEC section 3: names, units, and the callbacks that feed them."""
+"""The `dq.*` gauges of SPEC section 3 and the `dq.monitor.*` gauges of issue 9.
+
+The SPEC gauges observe the results registry; each callback also records how many points it
+reported, which `dq.monitor.series` publishes in the same collection (registered last, so
+called last).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from dataclasses import dataclass
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from dqmon.config.resolved import CHECK_METRICS, METRICS
+from dqmon.config.resolved import CHECK_METRICS, METRICS, MONITOR_METRICS
+from dqmon.telemetry.cardinality import OverflowWatch, SeriesCounts
 from dqmon.telemetry.registry import ResultsRegistry, Series
 
 Point = tuple[float, Mapping[str, str]]
@@ -45,6 +51,13 @@ CHECK_GAUGES = (
 GAUGES = VALUE_GAUGES + CHECK_GAUGES
 
 
+# About dqmon itself, not a check: no dq.* check attributes, no unit.
+MONITOR_GAUGES = (
+    GaugeSpec(MONITOR_METRICS["series"], "",
+              "Series each dq.* gauge (dq.metric) reported at its latest collection"),
+    GaugeSpec(MONITOR_METRICS["overflow"], "",
+              "1 when series were lost to the OpenTelemetry cardinality limit, else 0"),
+)
 def value_points(metric: str) -> Points:
     """Return the point source of one value gauge: the checks publishing `metric` with a value."""
     def points(series: list[Series]) -> Iterable[Point]:
@@ -76,19 +89,48 @@ POINTS: dict[str, Points] = {
 }
 
 
-def register_gauges(meter: Meter, registry: ResultsRegistry) -> None:
+def register_gauges(meter: Meter, registry: ResultsRegistry, counts: SeriesCounts) -> None:
     """Create every dq.* ObservableGauge on `meter`, each observing `registry`."""
     for gauge in GAUGES:
-        callback = _callback(registry, POINTS[gauge.name])
+        callback = _callback(registry, gauge.name, counts)
         meter.create_observable_gauge(gauge.name, callbacks=[callback], unit=gauge.unit,
                                       description=gauge.description)
 
 
-def _callback(registry: ResultsRegistry,
-              points: Points) -> Callable[[CallbackOptions], Iterable[Observation]]:
+def register_monitor_gauges(meter: Meter, counts: SeriesCounts, watch: OverflowWatch) -> None:
+    """Create the dq.monitor.* gauges; call after `register_gauges` (they read its counts)."""
+    series, overflow = MONITOR_GAUGES
+    meter.create_observable_gauge(series.name, callbacks=[_series_callback(counts)],
+                                  unit=series.unit, description=series.description)
+    meter.create_observable_gauge(overflow.name, callbacks=[_overflow_callback(counts, watch)],
+                                  unit=overflow.unit, description=overflow.description)
+
+
+def _callback(registry: ResultsRegistry, metric: str,
+              counts: SeriesCounts) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    points = POINTS[metric]
+
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         # The SDK drops a non-finite point and keeps reporting the old one: never hand it one.
         current = points(registry.snapshot())
-        return [Observation(float(value), dict(attrs)) for value, attrs in current
-                if math.isfinite(value)]
+        observations = [Observation(float(value), dict(attrs)) for value, attrs in current
+                        if math.isfinite(value)]
+        counts.set(metric, len(observations))
+        return observations
+    return observe
+
+
+def _series_callback(counts: SeriesCounts) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(count, {"dq.metric": metric}) for metric, count in counts.items()]
+    return observe
+
+
+def _overflow_callback(counts: SeriesCounts,
+                       watch: OverflowWatch) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        # More points than the limit overflow in this very collection; the watch also knows
+        # of overflows it saw in earlier ones (attribute sets the SDK still holds).
+        too_many = any(count > watch.limit for _, count in counts.items())
+        return [Observation(1 if too_many or watch.overflowing else 0)]
     return observe

@@ -210,7 +210,8 @@ def test_run_once_exports_units_and_a_stable_resource(
         contract_run: dict[str, Any], receiver: OtlpReceiver) -> None:
     """Metric names and units are exactly SPEC's; the resource names a stable instance."""
     points = receiver.points()
-    assert {p.name: p.unit for p in points} == UNITS
+    assert {p.name: p.unit for p in points} == {**UNITS, "dq.monitor.series": "",
+                                                "dq.monitor.overflow": ""}
     assert len(receiver.metric_requests) == 1  # run-once flushes exactly once
     resource = points[0].resource
     assert resource["service.name"] == "dqmon"

@@ -300,11 +300,18 @@ def _emit(text: str, output: str | None) -> None:
 @cli.command()
 @_config_option()
 @click.option("-o", "--output", metavar="FILE", help="write here instead of stdout")
-def rules(config_path: str | None, output: str | None) -> int:
+@click.option("--generic", is_flag=True,
+              help="a constant set of rules for every check (default above 500 checks)")
+@click.option("--per-check", is_flag=True, help="one rule per check, one group per table")
+def rules(config_path: str | None, output: str | None, generic: bool, per_check: bool) -> int:
     """Write Prometheus alerting rules derived from the checks."""
     from dqmon.alerts import render_rules
 
-    _emit(render_rules(_load(config_path)), output)
+    if generic and per_check:
+        raise UsageError("--generic and --per-check exclude each other")
+    config = _load(config_path)
+    _emit(render_rules(config, form="generic" if generic else "per-check" if per_check
+                       else "auto"), output)
     return int(ExitCode.OK)
 
 

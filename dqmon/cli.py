@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from dqmon import __version__, redact
+from dqmon.catalog import register_tables
 from dqmon.checks.timeutil import Slice, parse_slice
 from dqmon.config import CheckSpec, Config, TableSpec, default_config_path, load_config
 from dqmon.errors import ConfigError, UsageError
@@ -104,8 +105,13 @@ def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str
              partition: str | None, fmt: str, no_export: bool) -> int:
     """Run the checks once, print the results, exit 0/1/2/3."""
     config = _load(config_path)
-    plan = select(config, tables, checks, partition)
     warehouses = open_warehouses(config.warehouses)
+    if config.discover:
+        from dqmon.discovery import with_discovered
+
+        config = with_discovered(config, warehouses)
+    plan = select(config, tables, checks, partition)
+    register_tables([table for table, _, _ in plan], warehouses)
     from dqmon.telemetry import Telemetry  # here: other commands need no OpenTelemetry
 
     telemetry = Telemetry(export=not no_export)

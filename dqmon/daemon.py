@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Protocol
 
@@ -32,6 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from dqmon.catalog import register_tables
 from dqmon.config import (
     CheckSpec,
     Config,
@@ -43,6 +44,7 @@ from dqmon.config import (
 )
 from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.config.types import cron_trigger
+from dqmon.discovery import with_discovered
 from dqmon.errors import UsageError, WarehouseError
 from dqmon.http import HealthServer, MetricsSource, ReadySource, parse_listen
 from dqmon.logs import get_logger, set_trace_id_source
@@ -59,6 +61,7 @@ CANCEL_WAIT_S = 3.0  # at most this part of the grace period goes to cancelled q
 CANCEL_POLL_S = 0.2
 FLUSH_S = 3.0  # at most this part goes to the last telemetry flush
 POLL_S = 0.2  # how often the main thread looks at pending signals
+DISCOVERY_JOB = "dqmon-discovery"
 
 
 class Reporter(Protocol):
@@ -302,6 +305,9 @@ def log_results(job: TableJob, results: Sequence[CheckResult], duration_s: float
                                  "duration_s": round(duration_s, 3)}
     if counts["fail"]:
         fields["failing"] = [r.check for r in results if r.status == "fail"]
+    changes = {r.check: dict(r.details) for r in results if r.details}
+    if changes:
+        fields["changes"] = changes  # SPEC 9: schema_change names the columns in the log event
     if not scanned:  # the outage was logged once already; don't repeat it for every table
         log.debug("table skipped: warehouse down", **fields, error="; ".join(errors))
     elif errors:
@@ -329,6 +335,11 @@ class Daemon:
         self._runs = Runs()
         self._loaded = False
         self._stopping = False
+        self._applying = threading.Lock()
+        self._source: Config | None = None  # as loaded, before discovery
+        self._listed: set[str] = set()
+        self._tables: tuple[TableSpec, ...] = ()  # listed and discovered, as last applied
+        self._refresh_s: float | None = None
         self._generation = 0
 
     # -- lifecycle
@@ -398,8 +409,41 @@ class Daemon:
 
     def apply(self, config: Config) -> None:
         """Make the jobs match `config` (this shard's tables); a build failure changes nothing."""
+        with self._applying:  # a SIGHUP reload and a discovery refresh never interleave
+            self._apply(config)
+        self._schedule_discovery(config)
+
+    def refresh_discovery(self) -> None:
+        """Read the discovered tables again: new ones start, dropped ones stop (SPEC 9)."""
+        if self._source is None or self._stopping:
+            return
+        try:
+            self.apply(self._source)
+        except Exception as exc:  # noqa: BLE001 - the tables found before keep running
+            log.error("discovery refresh failed", error=repr(exc))
+
+    def _schedule_discovery(self, config: Config) -> None:
+        if not config.discover:
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(DISCOVERY_JOB)
+            self._refresh_s = None
+            return
+        refresh_s = min(block.refresh for block in config.discover)
+        trigger = IntervalTrigger(seconds=refresh_s, timezone=UTC)
+        if self._refresh_s != refresh_s:
+            self._scheduler.add_job(self.refresh_discovery, trigger, id=DISCOVERY_JOB,
+                                    name="discovery", replace_existing=True, max_instances=1,
+                                    coalesce=True, misfire_grace_time=int(refresh_s))
+            self._refresh_s = refresh_s
+
+    def _apply(self, source: Config) -> None:
+        slots = self._slots_for(source)
+        config = with_discovered(source, {n: s.warehouse for n, s in slots.items()},
+                                 [t for t in self._tables if t.name not in self._listed])
+        self._source, self._listed = source, {t.name for t in source.tables}
+        self._tables = config.tables
         tables = [t for t in config.tables if self.shard.owns(t.name)]
-        slots = self._slots_for(config)
+        register_tables(tables, {n: s.warehouse for n, s in slots.items()})
         try:
             jobs = {t.name: self._job_for(t, slots[t.warehouse]) for t in tables}
             triggers = {name: _trigger_of(job) for name, job in jobs.items()
@@ -458,11 +502,11 @@ class Daemon:
             return old
         return TableJob(table, slot)
 
-    def _schedule(self, job: TableJob, trigger: tuple[BaseTrigger, int]) -> None:
+    def _schedule(self, job: TableJob, trigger: tuple[BaseTrigger, int, datetime]) -> None:
         self._scheduler.add_job(
             self._run, trigger[0], args=(job,), id=job.table.name,
             name=f"table {job.table.name}", executor=job.slot.executor,
-            replace_existing=True, next_run_time=datetime.now(UTC),
+            replace_existing=True, next_run_time=trigger[2],
             max_instances=1, coalesce=True, misfire_grace_time=trigger[1])
 
     def _retire(self, slots: dict[str, WarehouseSlot]) -> None:
@@ -505,9 +549,23 @@ class Daemon:
         log_results(job, results, time.perf_counter() - started, scanned)
 
 
-def _trigger_of(job: TableJob) -> tuple[BaseTrigger, int]:
-    """Build a job's trigger and misfire grace before anything is swapped (a reload can fail)."""
-    return trigger_for(job.table.schedule), misfire_grace_s(job.table.schedule)
+def _trigger_of(job: TableJob) -> tuple[BaseTrigger, int, datetime]:
+    """Build a job's trigger, misfire grace and first run (a reload can fail before a swap).
+
+    SPEC 11: runs are spread over the period by a stable hash of the table's name, so 10,000
+    tables never fall due in the same second, and every later run keeps its offset.
+    """
+    schedule, now = job.table.schedule, datetime.now(UTC)
+    if schedule.interval_s is None:
+        return trigger_for(schedule), misfire_grace_s(schedule), now
+    first = now + timedelta(seconds=spread_s(job.table.name, schedule.interval_s))
+    trigger = IntervalTrigger(seconds=schedule.interval_s, start_date=first, timezone=UTC)
+    return trigger, misfire_grace_s(schedule), first
+
+
+def spread_s(name: str, period_s: float) -> float:
+    """Return a table's stable offset within its period (the same in every process)."""
+    return period_s * (stable_hash(name) % 4096) / 4096
 
 
 def _on_job_event(event: JobEvent) -> None:

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 from dqmon import checks
-from dqmon.config import AGGREGATE_KINDS, Config, TableSpec
+from dqmon.catalog import default_schema
+from dqmon.checks.metadata import catalog_query
+from dqmon.config import Config, TableSpec
 from dqmon.errors import WarehouseError
 from dqmon.scan import make_scope
 from dqmon.warehouse import Warehouse
@@ -17,7 +19,7 @@ def table_queries(table: TableSpec,
                   warehouse: Warehouse) -> list[tuple[str, sa.ClauseElement]]:
     """Return (what it answers, query) for each statement a scan of `table` runs."""
     scope = make_scope(table, warehouse, None)
-    aggregates = [c for c in table.checks if c.kind in AGGREGATE_KINDS]
+    aggregates = [c for c in table.checks if c.scanned]
     out: list[tuple[str, sa.ClauseElement]] = []
     if aggregates:
         names = ", ".join(c.name for c in aggregates)
@@ -27,6 +29,11 @@ def table_queries(table: TableSpec,
             out.append((spec.name, checks.uniqueness_query(scope, spec)))
         elif spec.kind == "custom":
             out.append((spec.name, checks.custom_query(spec)))
+    metadata = [c.name for c in table.checks if c.metadata]
+    if metadata:
+        schema = table.schema or default_schema(warehouse)
+        query = catalog_query(warehouse.dialect, schema, [table.table])
+        out.append((f"catalog, once per schema: {', '.join(metadata)}", query))
     return out
 
 

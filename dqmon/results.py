@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
@@ -34,6 +34,7 @@ class CheckResult:
     duration_s: float
     started_at_s: float
     error: str | None = None
+    details: Mapping[str, Any] | None = None  # e.g. schema_change's columns; stdout and logs
 
     @property
     def table(self) -> str:
@@ -60,6 +61,8 @@ class CheckResult:
             attrs["dq.rule"] = self.spec.rule
         if self.partition is not None:
             attrs["dq.partition"] = self.partition
+        if self.spec.metadata and self.spec.kind != "schema_change":
+            attrs["dq.source"] = "metadata"  # SPEC 9: volume and freshness read the catalog
         return attrs
 
     def to_json(self) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class CheckResult:
             "attributes": self.attributes(),
             "duration_seconds": round(self.duration_s, 6),
             "error": self.error,
+            **({"details": dict(self.details)} if self.details else {}),
         }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dqmon import checks
+from dqmon.catalog import TableLook, catalog_of, default_schema
+from dqmon.checks import metadata
 from dqmon.checks.timeutil import Slice, current_slice
-from dqmon.config.resolved import AGGREGATE_KINDS, CheckSpec, TableSpec
+from dqmon.config.resolved import CheckSpec, TableSpec
 from dqmon.errors import WarehouseError
 from dqmon.results import CheckResult, verdict
 from dqmon.warehouse import Warehouse
@@ -94,11 +97,14 @@ def scan_table(table: TableSpec, warehouse: Warehouse, *,
         run = _Run(table, warehouse, scope, recorder, clock)
         if isinstance(scope, Exception):
             recorder.error(_error_message(scope))  # once, though every scoped check reports it
-        aggregates = [s for s in specs if s.kind in AGGREGATE_KINDS]
+        aggregates = [s for s in specs if s.scanned]
         if aggregates:
             _run_checks(run, aggregates, _aggregate_values)
+        metadata = [s for s in specs if s.metadata]
+        if metadata:
+            _run_metadata(run, metadata)
         for spec in specs:
-            if spec.kind not in AGGREGATE_KINDS:
+            if not spec.scanned and not spec.metadata:
                 _run_checks(run, [spec], _single_value)
     order = {id(s): i for i, s in enumerate(specs)}
     return sorted(run.results, key=lambda r: order[id(r.spec)])
@@ -149,6 +155,39 @@ def _run_checks(run: _Run, specs: list[CheckSpec], values: Values) -> None:
         _fail_all(run, specs, started, time.perf_counter() - t0, exc)
         return
     run.results += results
+
+
+def _run_metadata(run: _Run, specs: list[CheckSpec]) -> None:
+    """Answer the metadata checks from the schema's catalog snapshot (SPEC 9)."""
+    started, t0 = run.clock(), time.perf_counter()
+    try:
+        _raise_if_unreachable(run)
+        look = _catalog_look(run)
+        elapsed = time.perf_counter() - t0
+        results = [_metadata_result(run, spec, look, started, elapsed) for spec in specs]
+    except Exception as exc:  # noqa: BLE001 - SPEC 6: the other checks and tables still run
+        _fail_all(run, specs, started, time.perf_counter() - t0, exc)
+        return
+    run.results += results
+
+
+def _catalog_look(run: _Run) -> TableLook:
+    """Return this table in its schema's snapshot, at most ~one schedule period old."""
+    schema = run.table.schema or default_schema(run.warehouse)
+    look = catalog_of(run.warehouse).look(schema, run.table.table,
+                                          0.9 * run.table.schedule.period_s(), run.clock())
+    if look is None:
+        raise ValueError(f"the catalog does not list {schema}.{run.table.table}")
+    return look
+
+
+def _metadata_result(run: _Run, spec: CheckSpec, look: TableLook, started: float,
+                     elapsed: float) -> CheckResult:
+    value = metadata.evaluate(spec, look.metadata, look.columns_before, look.seen, run.clock())
+    result = run.result(spec, value, started, elapsed)
+    if spec.kind == "schema_change" and value:
+        return dataclasses.replace(result, details=look.changes())
+    return result
 
 
 def _aggregate_values(run: _Run, specs: list[CheckSpec]) -> list[float]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from dqmon.config.loader import load_document
 from dqmon.config.messages import located
-from dqmon.config.models import KINDS, CheckEntry, Completeness, ConfigFile, Table
+from dqmon.config.models import KINDS, CheckEntry, Completeness, ConfigFile, Discover, Table
 from dqmon.config.references import check_references
 from dqmon.config.resolved import (
     AGGREGATE_KINDS,
@@ -28,6 +28,7 @@ from dqmon.errors import ConfigError, Problem
 
 __all__ = [
     "AGGREGATE_KINDS", "CHECK_METRICS", "METRICS", "CheckSpec", "Config", "ConfigError",
+    "Discover", "discovered_table",
     "Schedule", "TableSpec", "Threshold", "default_config_path", "load_config", "parse_config",
     "parse_duration", "parse_schedule",
 ]
@@ -84,7 +85,28 @@ def parse_config(text: str, file: str = "checks.yaml",
 
 def _resolve(cfg: ConfigFile, file: str, secrets: frozenset[str]) -> Config:
     tables = tuple(_table_spec(table, cfg) for table in cfg.tables)
-    return Config(file=file, warehouses=dict(cfg.warehouses), tables=tables, secrets=secrets)
+    discover = tuple(_discover_defaults(d, cfg) for d in cfg.discover)
+    return Config(file=file, warehouses=dict(cfg.warehouses), tables=tables, secrets=secrets,
+                  discover=discover)
+
+
+def _discover_defaults(discover: Discover, cfg: ConfigFile) -> Discover:
+    """Fill in the warehouse, schedule and severity a discover block leaves to the defaults."""
+    return discover.model_copy(update={
+        "warehouse": discover.warehouse or next(iter(cfg.warehouses)),
+        "schedule": discover.schedule or cfg.defaults.schedule,
+        "severity": discover.severity or cfg.defaults.severity})
+
+
+def discovered_table(discover: Discover, schema: str, table: str) -> TableSpec:
+    """Return the monitored table a discover block makes of `schema.table` (SPEC 9)."""
+    name = f"{schema}.{table}"
+    assert discover.warehouse is not None and discover.schedule is not None
+    severity = discover.severity or "critical"
+    return TableSpec(name=name, warehouse=discover.warehouse, schema=schema, table=table,
+                     where=None, partition=None, schedule=discover.schedule,
+                     checks=tuple(s for entry in discover.checks
+                                  for s in _specs(name, entry, severity)))
 
 
 def _table_spec(table: Table, cfg: ConfigFile) -> TableSpec:
@@ -119,16 +141,16 @@ def _threshold(entry: CheckEntry) -> Threshold:
     p: Any = entry.params
     if entry.kind == "freshness":
         return Threshold(max=p.max_age)
-    if entry.kind in ("row_count", "custom"):
+    if entry.kind in ("row_count", "custom", "volume"):
         return Threshold(min=p.min, max=p.max)
-    if entry.kind == "schema":
+    if entry.kind in ("schema", "schema_change"):
         return Threshold(max=0)
     return Threshold(min=p.min_ratio)
 
 
 def _columns(entry: CheckEntry) -> tuple[str, ...]:
     p: Any = entry.params
-    if entry.kind == "freshness" or (entry.kind == "validity" and p.column):
+    if (entry.kind == "freshness" and p.column) or (entry.kind == "validity" and p.column):
         return (p.column,)
     if entry.kind == "uniqueness":
         return tuple(p.columns)

@@ -18,8 +18,11 @@ Path = tuple[str | int, ...]
 _MERGE = "tag:yaml.org,2002:merge"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-# Values a file may build, aliases included: a few "billion laughs" lines must not hang dqmon.
+# Values a file may build again through aliases: a few "billion laughs" lines must not hang
+# dqmon. Values written out in the file count for nothing (its size bounds them), so a
+# 10,000-table file loads (issue 9). DQMON_MAX_CONFIG_VALUES changes the limit.
 MAX_VALUES = 100_000
+MAX_VALUES_VAR = "DQMON_MAX_CONFIG_VALUES"
 # `[` and `{` nested inside each other: PyYAML's scanner is quadratic in this depth (issue 8:
 # 2,000 levels took seconds, 100,000 would take hours), and a real file nests a handful.
 MAX_FLOW_DEPTH = 100
@@ -67,7 +70,9 @@ class Document:
     lines: dict[Path, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     reported: set[Path] = field(default_factory=set)  # values whose problem is already said
-    built: int = 0
+    built: int = 0  # values built again through aliases
+    max_values: int = MAX_VALUES
+    visited: set[int] = field(default_factory=set)
     building: set[int] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)  # ${VAR} values put in URL credentials
 
@@ -93,7 +98,7 @@ def format_path(path: Path) -> str:
 
 def load_document(text: str, file: str, env: Mapping[str, str]) -> Document:
     """Parse YAML text; syntax errors, bad characters and unset variables become problems."""
-    doc = Document(file=file, data=None)
+    doc = Document(file=file, data=None, max_values=_max_values(env))
     try:
         _load(text, doc, env)
     except yaml.reader.ReaderError as exc:  # raised by SafeLoader(text) itself, before parsing
@@ -115,15 +120,36 @@ def load_document(text: str, file: str, env: Mapping[str, str]) -> Document:
 
 def _load(text: str, doc: Document, env: Mapping[str, str]) -> None:
     """Compose the single YAML document of `text` and build its plain data into `doc`."""
-    loader = _Loader(text)
+    yaml.reader.Reader(text)  # a character YAML never allows, anywhere: a ReaderError
+    loader, node = _compose(text)
     try:
-        node = loader.get_single_node()
         if node is None:
             doc.problems.append(Problem(doc.file, 1, "", "the file is empty"))
             return
         doc.data = _build(node, (), loader, doc, env)
     finally:
         loader.dispose()
+
+
+def _compose(text: str) -> tuple[Any, yaml.Node | None]:
+    """Compose with libyaml where PyYAML has it (several times faster on a large file).
+
+    A file libyaml refuses is composed again by PyYAML, whose messages the hints know.
+    """
+    if yaml.__with_libyaml__:
+        loader = yaml.CSafeLoader(text)
+        try:
+            return loader, loader.get_single_node()
+        except yaml.YAMLError as exc:
+            loader.dispose()
+            if "maximum nesting depth" in str(exc):  # libyaml's own limit on `[`/`{` nesting
+                raise _TooDeep from None
+    slow = _Loader(text)
+    try:
+        return slow, slow.get_single_node()
+    except BaseException:
+        slow.dispose()
+        raise
 
 
 def _character_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
@@ -143,6 +169,12 @@ def _character_message(code: int, column: int) -> str:
             f"even in a comment (remove it, or write \"\\x{code:02x}\" inside double quotes)")
 
 
+def _max_values(env: Mapping[str, str]) -> int:
+    """Return the value limit: DQMON_MAX_CONFIG_VALUES when it is a positive integer."""
+    text = env.get(MAX_VALUES_VAR, "")
+    return int(text) if text.isdigit() and int(text) > 0 else MAX_VALUES
+
+
 def yaml_message(problem: str) -> str:
     """Say what PyYAML found, with a plain-words hint where one is known."""
     hint = next((h for start, h in _YAML_HINTS if problem.startswith(start)), None)
@@ -152,10 +184,13 @@ def yaml_message(problem: str) -> str:
 def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, doc: Document,
            env: Mapping[str, str]) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
-    doc.built += 1
-    if doc.built > MAX_VALUES:
-        raise _Unbuildable(doc.problem(path[:1], f"holds more than {MAX_VALUES} values "
-                                                 "(aliases of aliases?)"))
+    if id(node) in doc.visited:
+        doc.built += 1  # built again through an alias
+    doc.visited.add(id(node))
+    if doc.built > doc.max_values:
+        raise _Unbuildable(doc.problem(path[:1], f"holds more than {doc.max_values} values "
+                                                 f"(aliases of aliases? {MAX_VALUES_VAR} "
+                                                 "raises the limit)"))
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node, path, loader, doc, env)
     if id(node) in doc.building:

@@ -82,8 +82,35 @@ class CheckBase(Model):
 
 
 class Freshness(CheckBase):
-    column: Identifier
+    column: Identifier | None = None
     max_age: PositiveDuration
+    # scan: max(column) in the table's one scan; metadata: the catalog's last change (SPEC 9)
+    source: Literal["scan", "metadata"] = "scan"
+
+    @model_validator(mode="after")
+    def _column_for_scan(self) -> Freshness:
+        if self.source == "scan" and self.column is None:
+            raise ValueError("give 'column' (or source: metadata)")
+        if self.source == "metadata" and self.column is not None:
+            raise ValueError("source: metadata reads the catalog: drop 'column'")
+        return self
+
+
+class Volume(CheckBase):
+    """The catalog's row count of the table (SPEC 9): no scan of its rows."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Volume:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not be greater than max")
+        return self
+
+
+class SchemaChange(CheckBase):
+    """Columns added, removed or retyped since the previous look (SPEC 9); passes at 0."""
 
 
 class RowCount(CheckBase):
@@ -158,7 +185,8 @@ class Custom(CheckBase):
         return self
 
 
-CheckParams = Freshness | RowCount | Completeness | Validity | Uniqueness | Schema | Custom
+CheckParams = (Freshness | RowCount | Completeness | Validity | Uniqueness | Schema | Custom
+               | Volume | SchemaChange)
 
 
 class CheckEntry(Model):
@@ -171,6 +199,8 @@ class CheckEntry(Model):
     uniqueness: Uniqueness | None = None
     schema_: Schema | None = Field(default=None, alias="schema")
     custom: Custom | None = None
+    volume: Volume | None = None
+    schema_change: SchemaChange | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -212,7 +242,8 @@ class CheckEntry(Model):
         return value
 
 
-KINDS = ("freshness", "row_count", "completeness", "validity", "uniqueness", "schema", "custom")
+KINDS = ("freshness", "row_count", "completeness", "validity", "uniqueness", "schema", "custom",
+         "volume", "schema_change")
 
 
 class Table(Model):
@@ -226,8 +257,31 @@ class Table(Model):
     checks: list[CheckEntry] = Field(min_length=1)
 
 
+Glob = Annotated[str, Field(min_length=1)]
+
+
+class Discover(Model):
+    """Monitor every table of some schemas with the same checks (SPEC 9)."""
+
+    warehouse: Identifier | None = None
+    schemas: list[Identifier] = Field(min_length=1)
+    include: list[Glob] = Field(default_factory=lambda: ["*"], min_length=1)
+    exclude: list[Glob] = Field(default_factory=list)
+    refresh: PositiveDuration = 3600.0
+    schedule: ScheduleField | None = None
+    severity: Severity | None = None
+    checks: list[CheckEntry] = Field(min_length=1)
+
+
 class ConfigFile(Model):
     version: Version
     warehouses: dict[str, Warehouse] = Field(min_length=1)
     defaults: Defaults = Defaults()
-    tables: list[Table] = Field(min_length=1)
+    tables: list[Table] = Field(default_factory=list)
+    discover: list[Discover] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_watch(self) -> ConfigFile:
+        if not self.tables and not self.discover:
+            raise ValueError("list tables, or discover them (tables: or discover:)")
+        return self

@@ -45,6 +45,18 @@ def check_references(doc: Document) -> list[Problem]:
         if table.where is not None:
             problems += check_sql(table.where, (*table.at, "where"), doc, table.backend)
         problems += _check_checks(table, doc)
+    return problems + _check_discover(data, warehouses, doc)
+
+
+def _check_discover(data: dict[str, Any], warehouses: list[str], doc: Document) -> list[Problem]:
+    """Discover blocks: their warehouse exists, their check templates are sound (SPEC 9)."""
+    raw = data.get("discover")
+    backends = _backends(data.get("warehouses"))
+    problems: list[Problem] = []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(item, dict):
+            view = _view(("discover", i), {**item, "name": f"discover[{i}]"}, backends)
+            problems += _check_warehouse(view, warehouses, doc) + _check_checks(view, doc)
     return problems
 
 
@@ -143,4 +155,17 @@ def _check_params(entry: CheckEntry, at: Path, doc: Document, backend: str) -> l
         return check_sql(params.condition, (*at, "condition"), doc, backend)
     if isinstance(params, Custom):
         return check_sql(params.sql, (*at, "sql"), doc, backend, query=True)
-    return []
+    return _check_catalog(entry, at, doc, backend)
+
+
+# What a warehouse's catalog cannot tell (SPEC 9): SQLite records no change time, Trino's
+# information_schema holds no row counts or change times.
+_NO_CATALOG = {("sqlite", "freshness"): "SQLite records no change time: give freshness a column",
+               ("trino", "freshness"): "Trino's catalog records no change time",
+               ("trino", "volume"): "Trino's catalog holds no row counts: use row_count"}
+
+
+def _check_catalog(entry: CheckEntry, at: Path, doc: Document, backend: str) -> list[Problem]:
+    source = getattr(entry.params, "source", "metadata")
+    reason = _NO_CATALOG.get((backend, entry.kind)) if source == "metadata" else None
+    return [doc.problem(at, reason)] if reason else []

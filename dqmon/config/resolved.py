@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dqmon.config.models import CheckParams, Partition, Warehouse
+from dqmon.config.models import CheckParams, Discover, Partition, Warehouse
 from dqmon.config.types import Schedule, Severity
 
 METRICS = {
@@ -16,6 +16,9 @@ METRICS = {
     "uniqueness": "dq.uniqueness_ratio",
     "schema": "dq.schema_mismatches",
     "custom": "dq.custom_value",
+    # metadata monitors (SPEC 9): volume shares dq.row_count, told apart by dq.source
+    "volume": "dq.row_count",
+    "schema_change": "dq.schema_changes",
 }
 
 # The OTel names of the dq.check.* status gauges (SPEC section 3); units stay in the names.
@@ -27,15 +30,17 @@ CHECK_METRICS = {
     "threshold": "dq.check.threshold",
 }
 
-# Checks computed together by the one scan of a table scope (SPEC section 2).
-AGGREGATE_KINDS = frozenset({"freshness", "row_count", "completeness", "validity"})
-
 # The OTel names of the gauges about dqmon itself (issue 9): here, beside the others, so that
 # rules can alert on them without importing telemetry.
 MONITOR_METRICS = {
     "series": "dq.monitor.series",
     "overflow": "dq.monitor.overflow",
 }
+
+# Checks computed together by the one scan of a table scope (SPEC section 2).
+AGGREGATE_KINDS = frozenset({"freshness", "row_count", "completeness", "validity"})
+# Checks answered by the catalog, one query per warehouse and schema (SPEC section 9).
+METADATA_KINDS = frozenset({"volume", "schema_change"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,16 @@ class CheckSpec:
         return METRICS[self.kind]
 
     @property
+    def metadata(self) -> bool:
+        """Tell whether the catalog answers this check (volume, schema_change, freshness)."""
+        return self.kind in METADATA_KINDS or getattr(self.params, "source", "") == "metadata"
+
+    @property
+    def scanned(self) -> bool:
+        """Tell whether the table's one aggregate scan answers this check."""
+        return self.kind in AGGREGATE_KINDS and not self.metadata
+
+    @property
     def column_attribute(self) -> str | None:
         """Return the dq.column value: the checked column(s), joined by ','."""
         return ",".join(self.columns) if self.columns else None
@@ -109,6 +124,7 @@ class Config:
     file: str
     warehouses: Mapping[str, Warehouse]
     tables: tuple[TableSpec, ...]
+    discover: tuple[Discover, ...] = ()  # resolved into tables by dqmon.discovery
     secrets: frozenset[str] = field(default=frozenset(), repr=False)  # registered in redact
 
     def table(self, name: str) -> TableSpec | None:

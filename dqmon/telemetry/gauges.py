@@ -40,6 +40,8 @@ VALUE_GAUGES = (
     GaugeSpec(METRICS["uniqueness"], "1", "Distinct keys / rows with a complete key"),
     GaugeSpec(METRICS["schema"], "{column}", "Expected columns missing or of another type"),
     GaugeSpec(METRICS["custom"], "", "The number a custom check's query returned"),
+    GaugeSpec(METRICS["schema_change"], "{column}",
+              "Columns added, removed or retyped since the previous look at the catalog"),
 )
 CHECK_GAUGES = (
     GaugeSpec(CHECK_METRICS["passed"], "", "1 when the check passed, 0 when it failed or errored"),
@@ -49,8 +51,6 @@ CHECK_GAUGES = (
     GaugeSpec(CHECK_METRICS["threshold"], "", "A configured bound (dq.bound) in the value's unit"),
 )
 GAUGES = VALUE_GAUGES + CHECK_GAUGES
-
-
 # About dqmon itself, not a check: no dq.* check attributes, no unit.
 MONITOR_GAUGES = (
     GaugeSpec(MONITOR_METRICS["series"], "",
@@ -58,6 +58,8 @@ MONITOR_GAUGES = (
     GaugeSpec(MONITOR_METRICS["overflow"], "",
               "1 when series were lost to the OpenTelemetry cardinality limit, else 0"),
 )
+
+
 def value_points(metric: str) -> Points:
     """Return the point source of one value gauge: the checks publishing `metric` with a value."""
     def points(series: list[Series]) -> Iterable[Point]:

@@ -62,6 +62,11 @@ class Warehouse:
             row = conn.execute(query).mappings().one()
             return dict(row)
 
+    def fetch_mappings(self, query: Executable) -> list[dict[str, Any]]:
+        """Run a query and return every row as a mapping."""
+        with self._session() as conn:
+            return [dict(row) for row in conn.execute(query).mappings().all()]
+
     def fetch_all(self, query: Executable) -> list[tuple[Any, ...]]:
         """Run a query and return every row."""
         with self._session() as conn:

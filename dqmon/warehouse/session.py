@@ -126,6 +126,10 @@ def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str 
             else sqlite3.SQLITE_OK
     if action in _SQLITE_READS:
         return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 in ("sqlite_master", "sqlite_schema"):
+        # asked while pragma_table_info() loads the schema (the catalog query); no write can
+        # follow: the file is mode=ro, query_only is on and writable_schema is denied
+        return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA:
         name = (arg1 or "").lower()
         turning_on = name == "query_only" and (arg2 or "").lower() in ("1", "on", "true")

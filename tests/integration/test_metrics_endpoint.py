@@ -15,7 +15,7 @@ from prometheus_client.samples import Sample
 
 from dqmon.config import parse_config
 from dqmon.results import CheckResult
-from dqmon.telemetry import GAUGES, Telemetry
+from dqmon.telemetry import GAUGES, MONITOR_GAUGES, Telemetry
 
 CONFIG = """\
 version: 1
@@ -31,16 +31,20 @@ tables:
       - uniqueness: {columns: [id, day]}
       - schema: {columns: {id: integer}}
       - custom: {name: late, sql: "select 1", max: 10, severity: warning}
+      - schema_change: {}
 """
 
 # SPEC section 3, third column: the names Prometheus must see.
 SPEC_NAMES = {"dq_freshness_seconds", "dq_row_count", "dq_completeness_ratio",
               "dq_validity_ratio", "dq_uniqueness_ratio", "dq_schema_mismatches",
               "dq_custom_value", "dq_check_passed", "dq_check_up", "dq_check_duration_seconds",
-              "dq_check_last_run_timestamp_seconds", "dq_check_threshold"}
+              "dq_check_last_run_timestamp_seconds", "dq_check_threshold",
+              "dq_schema_changes"}  # SPEC section 9
+# Issue 9: the gauges about dqmon itself (series per gauge, cardinality overflow).
+MONITOR_NAMES = {"dq_monitor_series", "dq_monitor_overflow"}
 
 VALUES = {"freshness": 90.0, "row_count": 12.0, "completeness_id": 1.0, "positive": 0.5,
-          "uniqueness_id_day": 0.75, "schema": 0.0, "late": 3.0}
+          "uniqueness_id_day": 0.75, "schema": 0.0, "late": 3.0, "schema_change": 0.0}
 
 
 def _results() -> list[CheckResult]:
@@ -83,17 +87,17 @@ def scrape() -> Iterator[str]:
 
 
 def test_metrics_endpoint_uses_the_spec_names_exactly(scrape: str) -> None:
-    """The scrape holds exactly SPEC section 3's Prometheus names, plus target_info."""
+    """The scrape holds exactly SPEC section 3's names, the two monitor names and target_info."""
     names = {family.name for family in text_string_to_metric_families(scrape)}
-    assert names == SPEC_NAMES | {"target_info"}
+    assert names == SPEC_NAMES | MONITOR_NAMES | {"target_info"}
 
 
 def test_no_two_otel_gauges_share_a_prometheus_name(scrape: str) -> None:
     """Each OTel gauge becomes its own Prometheus family (its help text says which)."""
     families = {f.name: f for f in text_string_to_metric_families(scrape)}
     helps = {f.documentation for name, f in families.items() if name != "target_info"}
-    assert helps == {gauge.description for gauge in GAUGES}
-    assert len(helps) == len(GAUGES) == len(SPEC_NAMES)
+    assert helps == {gauge.description for gauge in GAUGES + MONITOR_GAUGES}
+    assert len(helps) == len(GAUGES + MONITOR_GAUGES) == len(SPEC_NAMES | MONITOR_NAMES)
     assert all(f.type == "gauge" for f in families.values())
 
 
@@ -134,4 +138,5 @@ def test_metrics_text_speaks_openmetrics_when_asked() -> None:
     telemetry.shutdown()
     assert content_type.startswith("application/openmetrics-text")
     names = {f.name for f in openmetrics_families(body.decode())}
-    assert names == SPEC_NAMES | {"target"}  # OpenMetrics names the info family without _info
+    # OpenMetrics names the info family without _info
+    assert names == SPEC_NAMES | MONITOR_NAMES | {"target"}

@@ -32,6 +32,7 @@ from dqmon.daemon import (
     log_results,
     misfire_grace_s,
     parse_options,
+    spread_s,
     stable_hash,
     trigger_for,
 )
@@ -278,11 +279,11 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 @pytest.fixture
 def daemon_setup(tmp_path: Path) -> Iterator[tuple[Daemon, FakeReporter, Path, Path]]:
-    """A daemon over a SQLite file with tables a, b, c, scheduled every hour (first run now)."""
+    """A daemon over a SQLite file with tables a, b, c, every 2 s (first runs within 2 s)."""
     db = _make_db(tmp_path / "wh.db", "a", "b", "c")
     path = tmp_path / "checks.yaml"
     path.write_text(_config_text(db, "".join(
-        f"  - {{name: {n}, schedule: every 1h, checks: [{{row_count: {{min: 1}}}}]}}\n"
+        f"  - {{name: {n}, schedule: every 2s, checks: [{{row_count: {{min: 1}}}}]}}\n"
         for n in "ab")))
     reporter = FakeReporter()
     daemon = Daemon(str(path), reporter)
@@ -292,7 +293,7 @@ def daemon_setup(tmp_path: Path) -> Iterator[tuple[Daemon, FakeReporter, Path, P
 
 
 def test_first_runs_happen_at_start(daemon_setup: tuple[Daemon, FakeReporter, Path, Path]) -> None:
-    """Every table runs right at start, not one period later, and /readyz turns ready."""
+    """Every table runs within its first period (a stable offset), and /readyz turns ready."""
     daemon, reporter, _path, _db = daemon_setup
     _wait_for(lambda: reporter.tables() == {"a", "b"})
     assert daemon.ready()
@@ -305,9 +306,9 @@ def test_reload_replaces_jobs_and_rejects_bad_files(
     """A good file swaps the jobs (removed checks are no longer retained); a bad one changes nothing."""
     daemon, reporter, path, db = daemon_setup
     _wait_for(lambda: reporter.tables() == {"a", "b"})
-    path.write_text(_config_text(db, "  - {name: c, schedule: every 1h, "
+    path.write_text(_config_text(db, "  - {name: c, schedule: every 2s, "
                                      "checks: [{row_count: {min: 5}}]}\n"
-                                     "  - {name: a, schedule: every 1h, "
+                                     "  - {name: a, schedule: every 2s, "
                                      "checks: [{row_count: {min: 1}}]}\n"))
     assert daemon.reload() is True
     _wait_for(lambda: "c" in reporter.tables())
@@ -444,3 +445,13 @@ def test_cron_weekdays_follow_crontab() -> None:
     trigger = trigger_for(parse_schedule("*/10 9-17 * * 1-5"))
     saturday = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
     assert trigger.get_next_fire_time(None, saturday) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def test_runs_are_spread_over_the_period_by_a_stable_offset() -> None:
+    """Each table's offset lies in [0, period), is the same in every process, and 1,000 tables
+    spread over the period rather than falling due together (SPEC section 11)."""
+    offsets = [spread_s(f"schema.t{i}", 900.0) for i in range(1000)]
+    assert all(0 <= o < 900 for o in offsets)
+    assert spread_s("schema.t1", 900.0) == offsets[1]
+    assert max(sum(k * 90 <= o < (k + 1) * 90 for o in offsets) for k in range(10)) < 150
+

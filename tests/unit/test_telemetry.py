@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -11,12 +12,19 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics.export import (
+    Gauge,
     InMemoryMetricReader,
+    Metric,
     MetricExporter,
     MetricExportResult,
     MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
 )
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,6 +33,7 @@ from dqmon.config import CheckSpec, Config, parse_config
 from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.results import CheckResult, Status
 from dqmon.telemetry import GAUGES, Telemetry, sanitize_sql
+from dqmon.telemetry.cardinality import OverflowWatch
 from dqmon.telemetry.exporters import ExportHealth, ReportingMetricExporter
 from dqmon.telemetry.registry import PARTITIONS_KEPT
 from dqmon.telemetry.settings import RUN_ONCE_TIMEOUT_S, read_settings
@@ -45,6 +54,7 @@ tables:
       - uniqueness: {columns: [id, day]}
       - schema: {columns: {id: integer}}
       - custom: {name: late, sql: "select 1", max: 10}
+      - schema_change: {}
   - name: events
     partition: {column: at, granularity: day}
     checks:
@@ -60,6 +70,7 @@ SPEC = {
     "dq.uniqueness_ratio": ("1", "dq_uniqueness_ratio"),
     "dq.schema_mismatches": ("{column}", "dq_schema_mismatches"),
     "dq.custom_value": ("", "dq_custom_value"),
+    "dq.schema_changes": ("{column}", "dq_schema_changes"),  # SPEC 9
     "dq.check.passed": ("", "dq_check_passed"),
     "dq.check.up": ("", "dq_check_up"),
     "dq.check.duration_seconds": ("s", "dq_check_duration_seconds"),
@@ -114,6 +125,8 @@ class Harness:
             for sm in rm.scope_metrics:
                 assert sm.scope.name == "dqmon" and sm.scope.version == __version__
                 for metric in sm.metrics:
+                    if metric.name.startswith("dq.monitor."):
+                        continue  # about dqmon itself, not a check (issue 9): tested apart
                     units[metric.name] = metric.unit or ""
                     for point in metric.data.data_points:
                         key = (metric.name, frozenset(point.attributes.items()))
@@ -140,7 +153,7 @@ def orders(check: str, **extra: str) -> dict[str, str]:
 # --- gauges ------------------------------------------------------------------------------------
 
 def test_gauges_have_the_spec_names_and_units(harness: Harness, config: Config) -> None:
-    """All twelve gauges of SPEC section 3 exist with exactly its units."""
+    """The twelve gauges of SPEC section 3 and section 9's dq.schema_changes, with their units."""
     harness.telemetry.record([result(c, 1.0) for t in config.tables for c in t.checks])
     _, units, _ = harness.collect()
     assert units == {name: unit for name, (unit, _) in SPEC.items()}
@@ -164,6 +177,7 @@ def test_value_gauges_carry_exactly_the_spec_attributes(harness: Harness, config
         key("dq.uniqueness_ratio", **orders("uniqueness_id_day", dq_column="id,day")): 0.5,
         key("dq.schema_mismatches", **orders("schema")): 0.5,
         key("dq.custom_value", **orders("late")): 0.5,
+        key("dq.schema_changes", **orders("schema_change")): 0.5,
         key("dq.row_count", dq_warehouse="main", dq_table="events", dq_check="row_count",
             dq_partition="2026-11-20"): 7.0,
     }
@@ -500,3 +514,111 @@ def test_shutdown_flushes_once_and_is_idempotent(harness: Harness, config: Confi
     caplog.set_level(logging.DEBUG)
     harness.telemetry.shutdown(timeout_s=1.0)
     assert caplog.records == []
+
+
+# --- cardinality (issue 9) ---------------------------------------------------------------------
+
+def monitor_series(reader: InMemoryMetricReader) -> dict[tuple[str, frozenset[tuple[str, Any]]],
+                                                          float]:
+    """Collect once; return the dq.monitor.* points as {(name, attributes): value}."""
+    data = reader.get_metrics_data()
+    return {(m.name, frozenset(p.attributes.items())): p.value  # type: ignore[union-attr]
+            for rm in (data.resource_metrics if data else []) for sm in rm.scope_metrics
+            for m in sm.metrics if m.name.startswith("dq.monitor.")
+            for p in m.data.data_points}
+
+
+def many_checks(config: Config, count: int) -> list[CheckResult]:
+    """Return `count` passing results of distinct completeness checks on distinct tables."""
+    base = spec(config, "orders", "completeness_id")
+    return [result(dataclasses.replace(base, table=f"t{i}", name=f"completeness_c{i}"), 1.0)
+            for i in range(count)]
+
+
+def test_monitor_series_counts_each_gauges_points(harness: Harness, config: Config) -> None:
+    """dq.monitor.series reports, per dq.metric, the points that gauge reported; overflow is 0."""
+    harness.telemetry.record([result(c, 1.0) for t in config.tables for c in t.checks])
+    series = monitor_series(harness.reader)
+    counts = {dict(attrs)["dq.metric"]: v for (name, attrs), v in series.items()
+              if name == "dq.monitor.series"}
+    assert counts["dq.check.up"] == 10 and counts["dq.validity_ratio"] == 2
+    bounds = [b for t in config.tables for c in t.checks for b in c.threshold.as_dict()]
+    assert counts["dq.check.threshold"] == len(bounds)
+    assert set(counts) == {g.name for g in GAUGES}
+    assert series[("dq.monitor.overflow", frozenset())] == 0
+
+
+def test_more_than_2000_checks_keep_every_series(config: Config) -> None:
+    """The SDK's default 2,000 attribute sets per instrument no longer caps dqmon's gauges."""
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(export=False, env={}, metric_readers=[reader])
+    telemetry.record(many_checks(config, 2_100))
+    data = reader.get_metrics_data()
+    assert data is not None
+    up = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+          if m.name == "dq.check.up" for p in m.data.data_points]
+    assert len(up) == 2_100
+    assert not any("otel.metric.overflow" in p.attributes for p in up)
+
+
+def test_more_points_than_the_limit_report_overflow_at_once(config: Config) -> None:
+    """With more points than the limit, dq.monitor.overflow is 1 in that very collection."""
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(export=False, env={}, metric_readers=[reader], cardinality_limit=5)
+    telemetry.record(many_checks(config, 6))
+    assert monitor_series(reader)[("dq.monitor.overflow", frozenset())] == 1
+
+
+def test_a_low_limit_warns_once_and_publishes_overflow(config: Config,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """An injected limit of 5 folds series away: one warning per outage and overflow=1."""
+    caplog.set_level(logging.INFO, logger="dqmon.telemetry")
+    telemetry = Telemetry(daemon=True, export=False, env={}, cardinality_limit=5)
+    telemetry.record([result(c, 1.0) for t in config.tables for c in t.checks])  # 9 checks
+    telemetry.metrics_text()
+    body, _ = telemetry.metrics_text()
+    telemetry.shutdown()
+    families = {f.name: f.samples for f in text_string_to_metric_families(body.decode())}
+    assert [s.value for s in families["dq_monitor_overflow"]] == [1.0]
+    folded = [s for s in families["dq_check_up"] if s.labels["otel_metric_overflow"] == "true"]
+    assert len(folded) == 1 and len(families["dq_check_up"]) == 5 + 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "series lost to the OpenTelemetry cardinality limit"]
+    fields = getattr(warnings[0], "dq_fields", {})
+    assert (fields["source"], fields["limit"]) == ("/metrics", 5)
+    assert "dq.check.up" in fields["metrics"].split(",")
+
+
+def _metrics_data(overflow: bool) -> MetricsData:
+    """Build one export holding a dq.check.up point, folded into overflow or not."""
+    attributes = {"otel.metric.overflow": True} if overflow else {"dq.check": "a"}
+    point = NumberDataPoint(attributes=attributes, start_time_unix_nano=None,
+                            time_unix_nano=1, value=1.0)
+    metric = Metric("dq.check.up", None, None, Gauge(data_points=[point]))
+    scope = ScopeMetrics(InstrumentationScope("dqmon"), [metric], "")
+    return MetricsData([ResourceMetrics(Resource.create({}), [scope], "")])
+
+
+def test_overflow_watch_reports_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:
+    """Overflow in three exports is one warning; the first clean export is one info line."""
+    caplog.set_level(logging.INFO, logger="dqmon.telemetry")
+    watch = OverflowWatch(limit=10)
+    for overflow in (True, True, True, False, False, True):
+        watch.inspect("collector:4317", _metrics_data(overflow))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "series lost to the OpenTelemetry cardinality limit"),
+        ("INFO", "no series lost to the OpenTelemetry cardinality limit any more"),
+        ("WARNING", "series lost to the OpenTelemetry cardinality limit"),
+    ]
+    assert watch.overflowing
+
+
+def test_overflow_watch_keeps_sources_apart() -> None:
+    """One source's clean export does not clear another source's overflow."""
+    watch = OverflowWatch(limit=10)
+    watch.inspect("/metrics", _metrics_data(True))
+    watch.inspect("collector:4317", _metrics_data(False))
+    assert watch.overflowing
+    watch.inspect("/metrics", _metrics_data(False))
+    assert not watch.overflowing

@@ -55,7 +55,7 @@ def _block_tables(block: Discover, warehouse: Warehouse,
         try:
             names = catalog_of(warehouse).list_tables(schema)
         except WarehouseError as exc:
-            log.warning("discovery failed: the tables found before stay", schema=schema,
+            log.warning("discovery failed; tables found before in it stay", schema=schema,
                         warehouse=warehouse.name, error=str(exc))
             tables += [t for t in previous if (t.warehouse, t.schema) == (block.warehouse, schema)]
             continue

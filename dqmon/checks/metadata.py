@@ -24,7 +24,9 @@ from dqmon.config.resolved import CheckSpec
 # moves when the table is written), modified_at (the catalog's change time, or NULL), columns
 # (JSON [[name, type], ...]).
 # A partitioned table is the sum of its leaf partitions (rows and writes count there), and
-# the partitions themselves are not listed apart.
+# the partitions themselves are not listed apart. The pg_stat_get_* functions, not the
+# pg_stat_user_tables view: the view inside the lateral join is rebuilt per table (71 s at
+# 10,000 tables, 1 s with the functions).
 _POSTGRES = """
 select c.relname as table_name,
        leaves.row_count,
@@ -37,16 +39,16 @@ select c.relname as table_name,
   from pg_catalog.pg_class c
   join pg_catalog.pg_namespace n on n.oid = c.relnamespace
   cross join lateral (
-    select coalesce(sum(case when l.reltuples >= 0 then l.reltuples else s.n_live_tup end), 0)
-             as row_count,
-           coalesce(sum(coalesce(s.n_tup_ins, 0) + coalesce(s.n_tup_upd, 0)
-                         + coalesce(s.n_tup_del, 0)), 0) as writes
+    select coalesce(sum(case when l.reltuples >= 0 then l.reltuples
+                             else pg_catalog.pg_stat_get_live_tuples(l.oid) end), 0) as row_count,
+           coalesce(sum(pg_catalog.pg_stat_get_tuples_inserted(l.oid)
+                        + pg_catalog.pg_stat_get_tuples_updated(l.oid)
+                        + pg_catalog.pg_stat_get_tuples_deleted(l.oid)), 0) as writes
       from (select c.oid as relid where c.relkind = 'r'
             union all
             select t.relid from pg_catalog.pg_partition_tree(c.oid) t
              where c.relkind = 'p' and t.isleaf) t
-      join pg_catalog.pg_class l on l.oid = t.relid
-      left join pg_catalog.pg_stat_user_tables s on s.relid = t.relid) leaves
+      join pg_catalog.pg_class l on l.oid = t.relid) leaves
  where n.nspname = :schema and c.relkind in ('r', 'p') and not c.relispartition
 """
 _MYSQL = """

@@ -41,11 +41,6 @@ def _spellings(value: str) -> set[str]:
             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
 
 
-def secrets() -> tuple[str, ...]:
-    """Return the registered secrets, longest first."""
-    return _secrets
-
-
 def scrub(text: str) -> str:
     """Replace every registered secret in `text` by ***."""
     for secret in _secrets:

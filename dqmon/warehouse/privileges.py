@@ -52,7 +52,6 @@ class RoleReport:
     role: str
     dangers: tuple[str, ...] = ()
     can_write: bool = False
-    checked: bool = True  # False where the dialect has no roles to check (SQLite, DuckDB)
 
 
 def probe(conn: Connection, backend: str) -> RoleReport:
@@ -61,7 +60,7 @@ def probe(conn: Connection, backend: str) -> RoleReport:
         return _postgres(conn)
     if backend in ("mysql", "mariadb"):
         return _mysql(conn)
-    return RoleReport(role="", checked=False)
+    return RoleReport(role="")  # SQLite and DuckDB have no roles: file permissions guard them
 
 
 def _postgres(conn: Connection) -> RoleReport:

@@ -126,3 +126,21 @@ def test_unknown_dialect_gets_every_deny_list() -> None:
     for sql in ("select get_lock('x', 1)", "select pg_read_file('/x')", "select read_text('/x')"):
         with pytest.raises(UnsafeSql):
             check_query(sql, "")
+
+
+def test_discover_templates_go_through_the_guard() -> None:
+    """Check templates of a discover block are parsed like listed tables' SQL (SPEC 9)."""
+    from dqmon.config import ConfigError, parse_config
+
+    text = ("version: 1\nwarehouses:\n  main: {url: 'postgresql+psycopg://dq@db/shop'}\n"
+            "discover:\n  - schemas: [public]\n    checks:\n"
+            "      - custom: {name: wipe, sql: 'delete from victim', max: 0}\n"
+            "      - validity: {name: v, condition: '1=1; drop table victim'}\n")
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, "checks.yaml", env={})
+    lines = [str(p) for p in refused.value.problems]
+    assert lines == [
+        "checks.yaml:7 discover[0].checks[0].custom.sql: must be a SELECT query (found DELETE)",
+        "checks.yaml:8 discover[0].checks[1].validity.condition: must be one expression "
+        "(found ';')"]
+

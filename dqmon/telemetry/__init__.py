@@ -1,9 +1,10 @@
 """The only part of dqmon that talks OpenTelemetry: providers, `dq.*` gauges, spans, exports.
 
 One `Telemetry` per process owns one MeterProvider and one TracerProvider (SPEC section 3).
-The gauges observe a results registry that dqmon owns; OTLP gRPC pushes and the
-Prometheus `/metrics` text read the same MeterProvider, whose cardinality limit is set once,
-high, and watched (issue 9, `cardinality.py`).
+The gauges observe a results registry that dqmon owns. OTLP pushes read it through the
+MeterProvider, whose cardinality limit is set once, high, and watched (issue 9,
+`cardinality.py`); the daemon's `/metrics` text is rendered from the same registry directly
+(`exposition.py`), with the same names and labels, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -30,13 +31,11 @@ from dqmon.results import CheckResult
 from dqmon.scan import ScanObserver
 from dqmon.telemetry import exporters
 from dqmon.telemetry.cardinality import CARDINALITY_LIMIT, OverflowWatch, SeriesCounts, limit_views
+from dqmon.telemetry.exposition import OPENMETRICS, TEXT, Exposition, wants_openmetrics
 from dqmon.telemetry.gauges import GAUGES, MONITOR_GAUGES, register_gauges, register_monitor_gauges
 from dqmon.telemetry.registry import ResultsRegistry
 from dqmon.telemetry.settings import read_settings
 from dqmon.telemetry.tracing import SpanObserver, env_context, sanitize_sql
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
 
 __all__ = ["CARDINALITY_LIMIT", "GAUGES", "MONITOR_GAUGES", "SCOPE", "Telemetry",
            "sanitize_sql"]
@@ -61,15 +60,15 @@ class Telemetry:
         self._health = exporters.ExportHealth()
         self._watch = OverflowWatch(cardinality_limit)
         self._registry = ResultsRegistry()
-        self._prometheus = _prometheus_registry() if daemon else None
         settings = read_settings(self._env, daemon=daemon)
         resource = Resource.create(dict(settings.resource))
+        self._exposition = Exposition(resource.attributes, SCOPE, __version__) if daemon else None
         if export:
             exporters.quiet_exporter_logs()
         push = _guarded(lambda: exporters.metric_readers(
             settings, self._health, daemon=daemon, watch=self._watch)) if export else []
         self._meters = MeterProvider(resource=resource, shutdown_on_exit=False,
-                                     metric_readers=[*metric_readers, *self._pull_readers(), *push],
+                                     metric_readers=[*metric_readers, *push],
                                      views=limit_views(SCOPE, cardinality_limit))
         self._register_gauges()
         processors = _guarded(lambda: exporters.span_processors(settings, self._health)) \
@@ -79,14 +78,6 @@ class Telemetry:
         self._tracers = _tracer_provider(resource, processors)
         self._tracer = self._tracers.get_tracer(SCOPE, __version__)
         self._observer = SpanObserver(self._tracer)
-
-    def _pull_readers(self) -> list[MetricReader]:
-        """Return the reader behind /metrics (daemon only)."""
-        if self._prometheus is None:
-            return []
-        from dqmon.telemetry.scrape import WatchedPrometheusReader
-
-        return [WatchedPrometheusReader(self._prometheus, self._watch)]
 
     def _register_gauges(self) -> None:
         """Create the dq.* gauges, then the dq.monitor.* gauges that count them."""
@@ -117,12 +108,12 @@ class Telemetry:
 
     def metrics_text(self, accept: str | None = None) -> tuple[bytes, str]:
         """Return the Prometheus exposition body and its content type (daemon only)."""
-        if self._prometheus is None:
+        if self._exposition is None:
             raise RuntimeError("metrics_text() needs Telemetry(daemon=True)")
-        from prometheus_client.exposition import choose_encoder
-
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self._prometheus), content_type
+        openmetrics = wants_openmetrics(accept)
+        body = self._exposition.render(self._registry.snapshot(), openmetrics=openmetrics,
+                                       overflow=self._watch.overflowing)
+        return body, OPENMETRICS if openmetrics else TEXT
 
     def current_trace_id(self) -> str | None:
         """Return the active span's trace id in hex, or None outside a span."""
@@ -162,13 +153,6 @@ def _tracer_provider(resource: Resource, processors: Sequence[SpanProcessor]) ->
     for processor in processors:
         provider.add_span_processor(processor)
     return provider
-
-
-def _prometheus_registry() -> CollectorRegistry:
-    """Return a registry of our own: /metrics shows dqmon's gauges and nothing global."""
-    from prometheus_client import CollectorRegistry
-
-    return CollectorRegistry(auto_describe=True)
 
 
 def _guarded(build: Callable[[], list[T]]) -> list[T]:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import statistics
-import sys
-import time
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +23,7 @@ from dqmon.config import Config, parse_config
 from dqmon.http import HealthServer
 from dqmon.results import CheckResult
 from dqmon.scan import scan_plan
-from dqmon.telemetry import CARDINALITY_LIMIT, Telemetry
+from dqmon.telemetry import Telemetry
 from dqmon.warehouse import open_warehouses
 
 from otlp_receiver import MetricPoint, OtlpReceiver
@@ -180,52 +177,28 @@ def test_no_series_is_folded_into_overflow(published: Published) -> None:
     assert {name: counts[name] for name in GAUGES} == dict.fromkeys(GAUGES, CHECKS)
 
 
-def test_the_sdk_default_limit_would_fold_series(published: Published,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
-    """At the SDK's default limit the same results overflow, loudly (so the tests above bite)."""
+def test_the_sdk_default_limit_would_fold_otlp_series(published: Published,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """At the SDK's default limit the OTLP export folds series, loudly (so the tests above
+    bite); /metrics, rendered by dqmon from its own registry, still shows every series and
+    publishes the OTLP overflow in dq_monitor_overflow."""
     caplog.set_level(logging.INFO, logger="dqmon.telemetry")
-    telemetry = Telemetry(daemon=True, export=False, env={},
-                          cardinality_limit=SDK_DEFAULT_LIMIT)
-    telemetry.record(published.results)
+    with OtlpReceiver() as receiver:
+        telemetry = Telemetry(daemon=True, cardinality_limit=SDK_DEFAULT_LIMIT, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRIC_EXPORT_INTERVAL": "3600000"})
+        telemetry.record(published.results)
+        telemetry.shutdown(timeout_s=30)
+        receiver.wait_for(lambda r: any(p.name == "dq.check.up" for p in r.points()))
+        points = receiver.points()
+    assert len(series_at_otlp(points, "dq.check.up")) == SDK_DEFAULT_LIMIT
+    assert {p.name for p in points if "otel.metric.overflow" in p.attributes} == set(GAUGES)
     scrape = parse(telemetry.metrics_text()[0].decode())
-    telemetry.shutdown()
-    assert len(series_on_metrics(scrape, "dq_check_up")) == SDK_DEFAULT_LIMIT
-    assert {s.name for s in overflow_on_metrics(scrape)} == set(GAUGES.values())
+    assert set(series_on_metrics(scrape, "dq_check_up")) == expected_checks()
+    assert overflow_on_metrics(scrape) == []
     assert [s.value for s in scrape["dq_monitor_overflow"]] == [1.0]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
         "series lost to the OpenTelemetry cardinality limit"]
     fields: dict[str, Any] = getattr(warnings[0], "dq_fields", {})
-    assert fields["source"] == "/metrics" and fields["limit"] == SDK_DEFAULT_LIMIT
-
-
-# --- measurement, not a test: `PYTHONPATH=tests python tests/integration/test_cardinality.py` --
-
-def measure(checks: int, limit: int, repeat: int = 3) -> str:
-    """Time collect + render of /metrics for `checks` completeness results at `limit`."""
-    config = wide_config("sqlite:///unused.db", checks // 100, 100)
-    now = time.time()
-    telemetry = Telemetry(daemon=True, export=False, env={}, cardinality_limit=limit)
-    telemetry.record([CheckResult(spec, "main", None, 0.5, "pass", 0.01, now)
-                      for table in config.tables for spec in table.checks])
-    times: list[float] = []
-    try:
-        for _ in range(repeat):
-            started = time.perf_counter()
-            body, _ = telemetry.metrics_text()
-            times.append(time.perf_counter() - started)
-    except Exception as exc:  # noqa: BLE001 - reported as the figure
-        return (f"checks={checks} limit={limit}: {type(exc).__name__} after "
-                f"{time.perf_counter() - started:.1f} s")
-    finally:
-        telemetry.shutdown()
-    lines = [line for line in body.decode().splitlines() if not line.startswith("#")]
-    folded = sum('otel_metric_overflow="true"' in line for line in lines)
-    return (f"checks={checks} limit={limit}: samples={len(lines)} overflow_series={folded} "
-            f"first={times[0]:.2f} s median={statistics.median(times):.2f} s")
-
-
-if __name__ == "__main__":
-    for limit in (SDK_DEFAULT_LIMIT, CARDINALITY_LIMIT):
-        for count in (int(arg) for arg in sys.argv[1:] or ("10000", "60000")):
-            print(measure(count, limit), flush=True)
+    assert fields["source"] != "/metrics" and fields["limit"] == SDK_DEFAULT_LIMIT

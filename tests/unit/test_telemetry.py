@@ -7,6 +7,7 @@ import logging
 import math
 import re
 import socket
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -570,23 +571,29 @@ def test_more_points_than_the_limit_report_overflow_at_once(config: Config) -> N
 
 
 def test_a_low_limit_warns_once_and_publishes_overflow(config: Config,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
-    """An injected limit of 5 folds series away: one warning per outage and overflow=1."""
+                                                       caplog: pytest.LogCaptureFixture,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """An injected limit of 5 folds exported series away: one warning per outage, and the
+    daemon's /metrics (which no limit applies to) shows every check and overflow=1."""
     caplog.set_level(logging.INFO, logger="dqmon.telemetry")
-    telemetry = Telemetry(daemon=True, export=False, env={}, cardinality_limit=5)
-    telemetry.record([result(c, 1.0) for t in config.tables for c in t.checks])  # 9 checks
-    telemetry.metrics_text()
+    telemetry = Telemetry(daemon=True, cardinality_limit=5, env={
+        "OTEL_METRICS_EXPORTER": "console", "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRIC_EXPORT_INTERVAL": "50"})
+    checks = [c for t in config.tables for c in t.checks]
+    telemetry.record([result(c, 1.0) for c in checks])
+    time.sleep(0.5)  # about ten exports: the warning must still be one
     body, _ = telemetry.metrics_text()
     telemetry.shutdown()
+    assert '"otel.metric.overflow": true' in capsys.readouterr().err
     families = {f.name: f.samples for f in text_string_to_metric_families(body.decode())}
     assert [s.value for s in families["dq_monitor_overflow"]] == [1.0]
-    folded = [s for s in families["dq_check_up"] if s.labels["otel_metric_overflow"] == "true"]
-    assert len(folded) == 1 and len(families["dq_check_up"]) == 5 + 1
+    assert len(families["dq_check_up"]) == len(checks) > 5
+    assert not any("otel_metric_overflow" in s.labels for s in families["dq_check_up"])
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
         "series lost to the OpenTelemetry cardinality limit"]
     fields = getattr(warnings[0], "dq_fields", {})
-    assert (fields["source"], fields["limit"]) == ("/metrics", 5)
+    assert (fields["source"], fields["limit"]) == ("console", 5)
     assert "dq.check.up" in fields["metrics"].split(",")
 
 

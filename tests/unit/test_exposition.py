@@ -1,0 +1,162 @@
+"""/metrics rendered by dqmon (exposition.py) against the SDK's own Prometheus reader.
+
+The daemon used to serve the SDK's reader; dqmon now renders the same page from its results
+registry (issue 9). The parity test feeds both the same results and compares every sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from dqmon.config import Config, parse_config
+from dqmon.results import CheckResult
+from dqmon.telemetry import Telemetry, exposition
+from dqmon.telemetry.exposition import label_name, label_text, metric_name, wants_openmetrics
+
+CONFIG = """\
+version: 1
+warehouses:
+  main: {url: "sqlite:///unused.db"}
+tables:
+  - name: orders
+    checks:
+      - freshness: {column: created_at, max_age: 2h}
+      - row_count: {min: 1, max: 100}
+      - completeness: {columns: [id]}
+      - validity: {name: known, column: status, in: [a, b], severity: warning}
+      - uniqueness: {columns: [id, day]}
+      - schema: {columns: {id: integer}}
+      - custom: {name: late, sql: "select 1", max: 10}
+      - schema_change: {}
+  - name: 'odd "name"\\with\\nescapes'
+    partition: {column: at, granularity: day}
+    checks:
+      - row_count: {min: 1}
+      - volume: {min: 5}
+"""
+Samples = set[tuple[str, frozenset[tuple[str, str]], float]]
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    """The test config, parsed once."""
+    return parse_config(CONFIG, env={})
+
+
+def results(config: Config) -> list[CheckResult]:
+    """A pass, a fail, an error without a value, non-finite values and two partitions."""
+    out: list[CheckResult] = []
+    for n, spec in enumerate(c for t in config.tables for c in t.checks):
+        value = [1.0, 150.0, float("inf"), 0.5, None, 3.0, 12.0, 0.0, 7.0, 2.5e20][n]
+        status = "error" if value is None else ("pass" if spec.threshold.passes(value) else "fail")
+        partition = "2026-12-01" if spec.table.startswith("odd") else None
+        out.append(CheckResult(spec, "main", partition, value, status, 0.125, 1.7e9 + n))
+        if partition:
+            out.append(CheckResult(spec, "main", "2026-12-02", 4.0, "pass", 0.5, 1.8e9))
+    return out
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a text page as (name, labels, value); an empty label is no label.
+
+    The SDK's reader gives every sample of a family the union of the family's label names,
+    empty where a series lacks one (`dq_rule=""`); Prometheus stores both the same way.
+    """
+    return {(s.name, frozenset((k, v) for k, v in s.labels.items() if v), s.value)
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+@pytest.fixture
+def pages(config: Config) -> Iterator[tuple[str, str]]:
+    """The SDK reader's page and dqmon's page for the same results."""
+    registry = CollectorRegistry(auto_describe=True)
+    telemetry = Telemetry(daemon=True, export=False, env={"DQMON_INSTANCE": "parity"},
+                          metric_readers=[PrometheusMetricReader(registry=registry)])
+    telemetry.record(results(config))
+    sdk = generate_latest(registry).decode()
+    ours = telemetry.metrics_text()[0].decode()
+    telemetry.shutdown()
+    yield sdk, ours
+
+
+def test_dqmon_page_equals_the_sdk_readers_page(pages: tuple[str, str]) -> None:
+    """Same families, help texts, labels (escapes included) and values, sample for sample."""
+    sdk, ours = pages
+    assert samples(ours) == samples(sdk)
+    helps = {f.name: (f.documentation, f.type) for f in text_string_to_metric_families(sdk)}
+    assert {f.name: (f.documentation, f.type)
+            for f in text_string_to_metric_families(ours)} == helps
+    assert ours.count("# HELP") == sdk.count("# HELP")
+
+
+def test_parity_covers_escapes_partitions_and_errors(pages: tuple[str, str]) -> None:
+    """The compared page really holds the hard cases (so the parity test can fail)."""
+    _, ours = pages
+    tables = {dict(labels).get("dq_table") for _, labels, _ in samples(ours)}
+    assert 'odd "name"\\with\\nescapes' in tables
+    partitions = {dict(labels).get("dq_partition") for _, labels, _ in samples(ours)}
+    assert {"2026-12-01", "2026-12-02"} <= partitions
+    assert ("dq_check_up", 0.0) in {(name, value) for name, _, value in samples(ours)}
+    assert "Inf" not in ours and "NaN" not in ours
+
+
+def test_openmetrics_when_asked(config: Config) -> None:
+    """An OpenMetrics Accept header gets a page an OpenMetrics parser reads to `# EOF`."""
+    telemetry = Telemetry(daemon=True, export=False, env={})
+    telemetry.record(results(config))
+    body, content_type = telemetry.metrics_text("application/openmetrics-text;version=1.0.0,"
+                                                "text/plain;q=0.5")
+    telemetry.shutdown()
+    assert content_type.startswith("application/openmetrics-text")
+    families = {f.name: f for f in openmetrics_families(body.decode())}
+    assert families["target"].type == "info"
+    assert body.endswith(b"# EOF\n")
+
+
+def test_label_text_is_formatted_once_per_recorded_result(config: Config,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scrapes reuse each series' label text; only a new result formats again."""
+    calls: list[str] = []
+    real = exposition._labels
+    monkeypatch.setattr(exposition, "_labels",
+                        lambda series, scope: calls.append(series.spec.name) or real(series, scope))
+    telemetry = Telemetry(daemon=True, export=False, env={})
+    recorded = results(config)
+    telemetry.record(recorded)
+    for _ in range(3):
+        telemetry.metrics_text()
+    assert len(calls) == len(recorded)
+    telemetry.record(recorded[:1])
+    telemetry.metrics_text()
+    telemetry.shutdown()
+    assert len(calls) == len(recorded) + 1
+
+
+@pytest.mark.parametrize(("key", "label"), [("dq.table", "dq_table"),
+                                            ("service.instance.id", "service_instance_id"),
+                                            ("9lives", "key_9lives"), ("a-b/c", "a_b_c")])
+def test_label_names(key: str, label: str) -> None:
+    """Attribute keys become labels as the SDK's exporter spells them."""
+    assert label_name(key) == label
+
+
+def test_label_values_escape_backslash_quote_and_newline() -> None:
+    """The text format's three escapes, and nothing else."""
+    assert label_text({"b": 'x"y', "a": "c:\\d\ne"}) == 'a="c:\\\\d\\ne",b="x\\"y"'
+
+
+def test_metric_names_and_accept_headers() -> None:
+    """OTel names lose their dots; only an OpenMetrics media type selects OpenMetrics."""
+    assert metric_name("dq.check.last_run_timestamp_seconds") == \
+        "dq_check_last_run_timestamp_seconds"
+    assert wants_openmetrics("application/openmetrics-text; version=1.0.0")
+    assert not wants_openmetrics("text/plain;version=0.0.4, */*;q=0.1")
+    assert not wants_openmetrics(None)

@@ -133,7 +133,7 @@ def configure(fmt: str | None = None, *, level: str = "info",
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
     # APScheduler logs two INFO lines per run and a WARNING per missed or skipped run, which
-    # the daemon already logs as events of its own (dqmon.daemon._on_job_event).
+    # the daemon already logs as events of its own (dqmon.daemon.schedule.on_job_event).
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if level == "debug" else logging.ERROR)
     return handler
 

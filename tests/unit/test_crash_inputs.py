@@ -288,7 +288,7 @@ def test_a_scope_that_cannot_be_built_errors_its_checks_and_the_rest_run(
 class _BuggyDriver(Warehouse):
     """A warehouse whose single-row queries fail with an exception nobody planned for."""
 
-    def fetch_one(self, query: Any) -> dict[str, Any]:
+    def fetch_one(self, query: Any, params: Any = None) -> dict[str, Any]:
         raise RuntimeError("driver bug")
 
 
@@ -337,7 +337,7 @@ def test_a_daemon_run_that_raises_publishes_error_results(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("dqmon.daemon.check_table", broken)
+    monkeypatch.setattr("dqmon.daemon.runner.check_table", broken)
     job = TableJob(config.tables[0], WarehouseSlot(warehouse, "main#1"))
     results, scanned = check_table_or_error(job, NullObserver(), clock=lambda: NOW_S)
     assert scanned is True
@@ -407,7 +407,7 @@ def test_reload_treats_any_load_failure_as_a_rejection(
     def load(_path: str) -> Config:
         raise raised
 
-    monkeypatch.setattr("dqmon.daemon.load_config", load)
+    monkeypatch.setattr("dqmon.daemon.reload.load_config", load)
     with caplog.at_level(logging.ERROR, logger="dqmon.daemon"):
         assert running.reload() is False
     [event] = reload_events(caplog)
@@ -447,7 +447,7 @@ def test_reload_that_fails_while_building_changes_nothing(
             raise KeyError(name)
         return Warehouse(name, settings)
 
-    monkeypatch.setattr("dqmon.daemon.Warehouse", fails)
+    monkeypatch.setattr("dqmon.daemon.pools.Warehouse", fails)
     with caplog.at_level(logging.ERROR, logger="dqmon.daemon"):
         assert running.reload() is False
     [event] = reload_events(caplog)

@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy import Select
 
 from dqmon import checks
 from dqmon.catalog import TableLook, catalog_of, default_schema
@@ -23,7 +25,7 @@ from dqmon.checks.timeutil import Slice, current_slice
 from dqmon.config.resolved import CheckSpec, TableSpec
 from dqmon.errors import WarehouseError
 from dqmon.results import CheckResult, verdict
-from dqmon.warehouse import Warehouse
+from dqmon.warehouse import Statement, Warehouse
 
 Clock = Callable[[], float]
 
@@ -193,9 +195,8 @@ def _metadata_result(run: _Run, spec: CheckSpec, look: TableLook, started: float
 def _aggregate_values(run: _Run, specs: list[CheckSpec]) -> list[float]:
     """Run the scope's one aggregate scan and split its row into the checks' values."""
     scope = _scope_of(run)
-    query = checks.aggregate_query(scope, specs)
-    run.recorder.query(run.warehouse.compile(query))
-    row = run.warehouse.fetch_one(query)
+    statement = _statement(run, "aggregate", specs, lambda: checks.aggregate_query(scope, specs))
+    row = _fetch(run, statement, scope)
     run.recorder.rows(int(row.get("dq_rows") or 0))
     return checks.evaluate_aggregate(scope, specs, row)
 
@@ -203,9 +204,10 @@ def _aggregate_values(run: _Run, specs: list[CheckSpec]) -> list[float]:
 def _single_value(run: _Run, specs: list[CheckSpec]) -> list[float]:
     [spec] = specs
     if spec.kind == "uniqueness":
-        query = checks.uniqueness_query(_scope_of(run), spec)
-        run.recorder.query(run.warehouse.compile(query))
-        return [checks.evaluate_uniqueness(run.warehouse.fetch_one(query))]
+        scope = _scope_of(run)
+        statement = _statement(run, "uniqueness", specs,
+                               lambda: checks.uniqueness_query(scope, spec))
+        return [checks.evaluate_uniqueness(_fetch(run, statement, scope))]
     if spec.kind == "custom":
         text = checks.custom_query(spec)
         run.recorder.query(text.text)
@@ -215,6 +217,28 @@ def _single_value(run: _Run, specs: list[CheckSpec]) -> list[float]:
         value, _details = checks.evaluate_schema(spec, actual or {})
         return [value]
     raise ValueError(f"unknown check kind {spec.kind}")
+
+
+def _statement(run: _Run, kind: str, specs: list[CheckSpec],
+               build: Callable[[], Select[Any]]) -> Statement:
+    """Return the table's statement for `specs`, compiled once per table (issue 9)."""
+    positions = _positions(run.table, specs)
+    if positions is None:  # checks that are not this table's own: nothing stable to key on
+        return Statement(build())
+    return run.warehouse.statements.get(run.table, (kind, *positions), build)
+
+
+def _positions(table: TableSpec, specs: list[CheckSpec]) -> tuple[int, ...] | None:
+    """Return where each of `specs` is in `table.checks` (by identity), or None."""
+    index = {id(spec): i for i, spec in enumerate(table.checks)}
+    found = tuple(index.get(id(spec), -1) for spec in specs)
+    return None if -1 in found else found
+
+
+def _fetch(run: _Run, statement: Statement, scope: checks.Scope) -> dict[str, Any]:
+    """Run a table's statement, compiled once per table (issue 9), with this run's bounds."""
+    run.recorder.query(statement.text(run.warehouse.compile))
+    return run.warehouse.fetch_one(statement, scope.params())
 
 
 def _scope_of(run: _Run) -> checks.Scope:

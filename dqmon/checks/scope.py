@@ -13,6 +13,10 @@ from sqlalchemy.sql.expression import TableClause
 from dqmon.checks.timeutil import Slice
 from dqmon.config.resolved import TableSpec
 
+# The partition bounds are named parameters: a statement compiled once per table takes each
+# run's slice by these names (issue 9, dqmon.warehouse.Statement).
+START, END = "dq_slice_start", "dq_slice_end"
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -35,18 +39,25 @@ class Scope:
             out.append(raw_sql_condition(self.table.where))
         if self.slice is not None and self.table.partition is not None:
             col = self.timestamp_text(sa.column(self.table.partition.column))
-            out += [col >= self._bound(self.slice.start), col < self._bound(self.slice.end)]
+            bounds = self.params()
+            out += [col >= sa.bindparam(START, bounds[START]),
+                    col < sa.bindparam(END, bounds[END])]
         return out
+
+    def params(self) -> dict[str, Any]:
+        """Return this scope's own values of the bound parameters (the slice's bounds)."""
+        if self.slice is None or self.table.partition is None:
+            return {}
+        return {START: self._bound(self.slice.start), END: self._bound(self.slice.end)}
 
     def timestamp_text(self, col: ColumnElement[Any]) -> ColumnElement[Any]:
         """In SQLite, normalise ISO-8601 text (any offset) so it compares as UTC text."""
         return sa.func.datetime(col) if self.dialect == "sqlite" else col
 
-    def _bound(self, moment: Any) -> ColumnElement[Any]:
+    def _bound(self, moment: Any) -> Any:
         # Naive wall-clock bounds in the warehouse's zone: the session's time zone is set
         # to that zone (warehouse.py), so timestamp and timestamptz columns both compare right.
-        value = moment.strftime("%Y-%m-%d %H:%M:%S") if self.dialect == "sqlite" else moment
-        return sa.literal(value)
+        return moment.strftime("%Y-%m-%d %H:%M:%S") if self.dialect == "sqlite" else moment
 
 
 def raw_sql_condition(sql: str) -> ColumnElement[bool]:

@@ -7,6 +7,7 @@ per call, reset on return), `privileges` the role check; this module wires them 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -23,9 +24,13 @@ from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.config.urls import COMPILED, checked_url, masked, parse_url, url_secrets
 from dqmon.errors import WarehouseError
 from dqmon.warehouse import privileges, session
+from dqmon.warehouse.deadline import Deadline
 from dqmon.warehouse.privileges import RoleReport
+from dqmon.warehouse.statements import Params, Statement, StatementCache, execute
 
-__all__ = ["RoleReport", "Warehouse", "open_warehouses", "parse_url"]
+__all__ = ["RoleReport", "Statement", "StatementCache", "Warehouse", "open_warehouses",
+           "parse_url"]
+
 
 class Warehouse:
     """One configured warehouse: a lazily built engine whose sessions never write."""
@@ -39,6 +44,7 @@ class Warehouse:
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._running: dict[int, Any] = {}  # DBAPI connections inside a session, for cancel
+        self.statements = StatementCache()  # compiled once per table, dropped with the warehouse
         redact.register(url_secrets(self.url))
 
     @property
@@ -51,15 +57,16 @@ class Warehouse:
         """Return the URL with the password and credential parameters hidden."""
         return masked(self.url)
 
-    @property
+    @functools.cached_property
     def sa_dialect(self) -> sa.engine.Dialect:
-        """Return the SQLAlchemy dialect, for compiling without connecting."""
+        """Return the SQLAlchemy dialect, for compiling without connecting (built once)."""
         return self.url.get_dialect()()
 
-    def fetch_one(self, query: Executable) -> dict[str, Any]:
-        """Run a query that returns one row; return it as a mapping."""
+    def fetch_one(self, query: Executable | Statement,
+                  params: Params | None = None) -> dict[str, Any]:
+        """Run a query (or a `Statement` with its per-run `params`); return its one row."""
         with self._session() as conn:
-            row = conn.execute(query).mappings().one()
+            row = execute(conn, query, params or {}).mappings().one()
             return dict(row)
 
     def fetch_mappings(self, query: Executable) -> list[dict[str, Any]]:
@@ -109,7 +116,7 @@ class Warehouse:
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[Connection]:
-        deadline = _Deadline(self.settings.statement_timeout + self._client_grace())
+        deadline = Deadline(self.settings.statement_timeout + self._client_grace())
         try:
             conn = self.engine().connect()
         except WarehouseError:
@@ -195,29 +202,6 @@ class Warehouse:
         if timeout:
             text = f"statement_timeout ({self.settings.statement_timeout:g}s) exceeded: {text}"
         return WarehouseError(text, timeout=timeout, unreachable=unreachable)
-
-
-class _Deadline:
-    """The client-side deadline: cancel the query when it outlives the statement timeout."""
-
-    def __init__(self, after_s: float) -> None:
-        self.after_s = after_s
-        self.fired = False
-        self._timer: threading.Timer | None = None
-
-    def start(self, dbapi_conn: Any) -> None:
-        """Arm the deadline for the query about to run on `dbapi_conn`."""
-        self._timer = threading.Timer(self.after_s, self._fire, args=(dbapi_conn,))
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self, dbapi_conn: Any) -> None:
-        self.fired = session.cancel(dbapi_conn)
-
-    def cancel(self) -> None:
-        """Disarm the deadline (the query ended)."""
-        if self._timer is not None:
-            self._timer.cancel()
 
 
 def _information_schema_families(conn: Connection, schema: str | None,

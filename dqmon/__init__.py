@@ -1,8 +1,5 @@
 """dqmon: declarative data-quality checks published as OpenTelemetry gauges."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("dqmon")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it from here (setuptools'
+# dynamic `attr`), so `dqmon --version` needs no importlib.metadata lookup (issue 11).
+__version__ = "0.1.0"

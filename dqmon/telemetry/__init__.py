@@ -33,8 +33,9 @@ from dqmon.telemetry import exporters
 from dqmon.telemetry.cardinality import CARDINALITY_LIMIT, OverflowWatch, SeriesCounts, limit_views
 from dqmon.telemetry.exposition import OPENMETRICS, TEXT, Exposition, wants_openmetrics
 from dqmon.telemetry.gauges import GAUGES, MONITOR_GAUGES, register_gauges, register_monitor_gauges
+from dqmon.telemetry.oneshot import OneShotExport
 from dqmon.telemetry.registry import ResultsRegistry
-from dqmon.telemetry.settings import read_settings
+from dqmon.telemetry.settings import Settings, read_settings
 from dqmon.telemetry.tracing import SpanObserver, env_context, sanitize_sql
 
 __all__ = ["CARDINALITY_LIMIT", "GAUGES", "MONITOR_GAUGES", "SCOPE", "Telemetry",
@@ -56,6 +57,7 @@ class Telemetry:
                  cardinality_limit: int = CARDINALITY_LIMIT) -> None:
         self._env = os.environ if env is None else env
         self._daemon = daemon
+        self._export = export
         self._closed = False
         self._health = exporters.ExportHealth()
         self._watch = OverflowWatch(cardinality_limit)
@@ -65,19 +67,34 @@ class Telemetry:
         self._exposition = Exposition(resource.attributes, SCOPE, __version__) if daemon else None
         if export:
             exporters.quiet_exporter_logs()
-        push = _guarded(lambda: exporters.metric_readers(
-            settings, self._health, daemon=daemon, watch=self._watch)) if export else []
+        # run-once exports once, at exit, through exporters built while it scans (oneshot.py)
+        self._oneshot = OneShotExport(settings, self._health, self._watch) \
+            if export and not daemon else None
         self._meters = MeterProvider(resource=resource, shutdown_on_exit=False,
-                                     metric_readers=[*metric_readers, *push],
+                                     metric_readers=[*metric_readers, *self._push(settings)],
                                      views=limit_views(SCOPE, cardinality_limit))
         self._register_gauges()
-        processors = _guarded(lambda: exporters.span_processors(settings, self._health)) \
-            if export else []
+        processors = self._span_processors(settings)
         if span_exporter is not None:
             processors.append(SimpleSpanProcessor(span_exporter))
         self._tracers = _tracer_provider(resource, processors)
         self._tracer = self._tracers.get_tracer(SCOPE, __version__)
         self._observer = SpanObserver(self._tracer)
+
+    def _push(self, settings: Settings) -> list[MetricReader]:
+        """Return the readers that export: the daemon's periodic ones, run-once's collector."""
+        if self._oneshot is not None:
+            return [self._oneshot.reader]
+        if not (self._daemon and self._export):
+            return []
+        return _guarded(lambda: exporters.metric_readers(settings, self._health, self._watch))
+
+    def _span_processors(self, settings: Settings) -> list[SpanProcessor]:
+        if self._oneshot is not None:
+            return [self._oneshot.span_processor]
+        if not (self._daemon and self._export):
+            return []
+        return _guarded(lambda: exporters.span_processors(settings, self._health))
 
     def _register_gauges(self) -> None:
         """Create the dq.* gauges, then the dq.monitor.* gauges that count them."""
@@ -129,21 +146,24 @@ class Telemetry:
         millis = int(timeout_s * 1000)
         # Metrics and spans flush side by side: a black-holed collector costs one exporter
         # timeout, not two. The threads are daemons: past the deadline, exit does not wait.
-        workers = [_start(lambda: self._close_metrics(millis)),
-                   _start(lambda: self._close_traces(millis))]
+        workers = [_start(lambda: self._close_metrics(millis, deadline)),
+                   _start(lambda: self._close_traces(millis, deadline))]
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         if any(worker.is_alive() for worker in workers):
             log.warning("telemetry: flush did not finish within %.1f s; giving up", timeout_s)
 
-    def _close_metrics(self, millis: int) -> None:
+    def _close_metrics(self, millis: int, deadline: float) -> None:
         if not self._daemon:
-            # run-once has no ticker: this flush is its one export (shutdown exports nothing).
-            self._meters.force_flush(timeout_millis=millis)
+            self._meters.force_flush(timeout_millis=millis)  # readers given by the caller
+        if self._oneshot is not None:
+            self._oneshot.export_metrics(deadline)  # run-once's one export
         self._meters.shutdown(timeout_millis=millis)
 
-    def _close_traces(self, millis: int) -> None:
+    def _close_traces(self, millis: int, deadline: float) -> None:
         self._tracers.force_flush(timeout_millis=millis)
+        if self._oneshot is not None:
+            self._oneshot.export_spans(deadline)
         self._tracers.shutdown()
 
 

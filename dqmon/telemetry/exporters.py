@@ -9,7 +9,6 @@ also passes an `OverflowWatch`, which reports series lost to the cardinality lim
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import threading
 from collections.abc import Sequence
@@ -120,11 +119,9 @@ class ReportingSpanExporter(SpanExporter):
         self._inner.shutdown()
 
 
-def metric_readers(settings: Settings, health: ExportHealth, *, daemon: bool,
-                   watch: OverflowWatch | None = None) -> list[MetricReader]:
-    """Build the push readers `OTEL_METRICS_EXPORTER` asks for (prometheus is pull: none here)."""
-    # run-once: no ticker thread at all; the one export is the flush at shutdown.
-    interval_ms = settings.export_interval_s * 1000 if daemon else math.inf
+def metric_exporters(settings: Settings, health: ExportHealth,
+                     watch: OverflowWatch | None = None) -> list[MetricExporter]:
+    """Build the push exporters `OTEL_METRICS_EXPORTER` asks for (prometheus is pull: none)."""
     exporters: list[MetricExporter] = []
     if "otlp" in settings.metrics_exporters:
         # Imported here: gRPC costs a tenth of a second that --no-export need not pay.
@@ -137,13 +134,20 @@ def metric_readers(settings: Settings, health: ExportHealth, *, daemon: bool,
     if "console" in settings.metrics_exporters:
         exporters.append(ReportingMetricExporter(  # stdout carries the results
             ConsoleMetricExporter(out=sys.stderr), "console", health, watch))
-    return [PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms,
-                                          export_timeout_millis=_timeout_ms(settings))
-            for exporter in exporters]
+    return exporters
 
 
-def span_processors(settings: Settings, health: ExportHealth) -> list[SpanProcessor]:
-    """Build the span processors `OTEL_TRACES_EXPORTER` asks for."""
+def metric_readers(settings: Settings, health: ExportHealth,
+                   watch: OverflowWatch | None = None) -> list[MetricReader]:
+    """Build the daemon's periodic push readers, one per exporter."""
+    return [PeriodicExportingMetricReader(exporter,
+                                          export_interval_millis=settings.export_interval_s * 1000,
+                                          export_timeout_millis=export_timeout_ms(settings))
+            for exporter in metric_exporters(settings, health, watch)]
+
+
+def span_exporters(settings: Settings, health: ExportHealth) -> list[SpanExporter]:
+    """Build the span exporters `OTEL_TRACES_EXPORTER` asks for."""
     exporters: list[SpanExporter] = []
     if "otlp" in settings.traces_exporters:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -153,7 +157,12 @@ def span_processors(settings: Settings, health: ExportHealth) -> list[SpanProces
             OTLPSpanExporter(**_otlp_args(target)), target.label, health))
     if "console" in settings.traces_exporters:
         exporters.append(ConsoleSpanExporter(out=sys.stderr))
-    return [BatchSpanProcessor(exporter) for exporter in exporters]
+    return exporters
+
+
+def span_processors(settings: Settings, health: ExportHealth) -> list[SpanProcessor]:
+    """Build the daemon's batching span processors, one per exporter."""
+    return [BatchSpanProcessor(exporter) for exporter in span_exporters(settings, health)]
 
 
 def quiet_exporter_logs() -> None:
@@ -174,6 +183,7 @@ def _otlp_args(target: OtlpTarget) -> dict[str, Any]:
             "headers": dict(target.headers) or None, "timeout": target.timeout_s}
 
 
-def _timeout_ms(settings: Settings) -> float:
+def export_timeout_ms(settings: Settings) -> float:
+    """Return how long one export may take, in milliseconds."""
     # A little above the exporter's own deadline, so the exporter is what gives up.
     return (settings.metrics_otlp.timeout_s + 1) * 1000

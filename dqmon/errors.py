@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 # Control characters (and Unicode line separators) shown as escapes: one problem, one line.
 _ONE_LINE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
@@ -43,3 +44,12 @@ class WarehouseError(Exception):
         super().__init__(message)
         self.timeout = timeout
         self.unreachable = unreachable  # no connection at all: later queries would fail too
+
+
+class ExitCode(IntEnum):
+    """run-once exit codes (SPEC section 4); a higher precedence wins: 2 > 3 > 1 > 0."""
+
+    OK = 0  # every check passed (warnings included)
+    FAILED = 1  # a critical check failed
+    USAGE = 2  # usage or config error
+    ERROR = 3  # a check could not run

@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from dqmon import checks
 from dqmon.catalog import default_schema
 from dqmon.checks.metadata import catalog_query
-from dqmon.config import Config, TableSpec
+from dqmon.checks.reference import reference_query
+from dqmon.checks.statistics import statistic_query
+from dqmon.config import CheckSpec, Config, TableSpec
 from dqmon.errors import WarehouseError
 from dqmon.scan import make_scope
 from dqmon.warehouse import Warehouse
@@ -24,17 +26,27 @@ def table_queries(table: TableSpec,
     if aggregates:
         names = ", ".join(c.name for c in aggregates)
         out.append((f"scan: {names}", checks.aggregate_query(scope, aggregates)))
-    for spec in table.checks:
-        if spec.kind == "uniqueness":
-            out.append((spec.name, checks.uniqueness_query(scope, spec)))
-        elif spec.kind == "custom":
-            out.append((spec.name, checks.custom_query(spec)))
+    out += [(spec.name, query) for spec in table.checks
+            if (query := _own_query(scope, spec)) is not None]
     metadata = [c.name for c in table.checks if c.metadata]
     if metadata:
         schema = table.schema or default_schema(warehouse)
         query = catalog_query(warehouse.dialect, schema, [table.table])
         out.append((f"catalog, once per schema: {', '.join(metadata)}", query))
     return out
+
+
+def _own_query(scope: checks.Scope, spec: CheckSpec) -> sa.ClauseElement | None:
+    """Return the statement a check runs on its own, or None (scanned, schema, metadata)."""
+    if spec.kind == "uniqueness":
+        return checks.uniqueness_query(scope, spec)
+    if spec.kind == "custom":
+        return checks.custom_query(spec)
+    if spec.kind == "reference":
+        return reference_query(scope, spec)
+    if spec.kind == "statistic" and not spec.scanned:
+        return statistic_query(scope, spec)
+    return None
 
 
 def show_sql_text(config: Config, warehouses: Mapping[str, Warehouse]) -> str:
@@ -96,6 +108,9 @@ def _qualified(table: TableSpec) -> str:
 
 def _referenced_columns(table: TableSpec) -> set[str]:
     cols = {c for spec in table.checks if spec.kind != "schema" for c in spec.columns}
+    cols.update(table.key)
     if table.partition is not None:
         cols.add(table.partition.column)
+    if table.segment_by is not None:
+        cols.add(table.segment_by.column)
     return cols

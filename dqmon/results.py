@@ -5,21 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Literal
 
 from dqmon.config.resolved import CheckSpec
+from dqmon.errors import ExitCode
 
 Status = Literal["pass", "fail", "error"]
-
-
-class ExitCode(IntEnum):
-    """run-once exit codes (SPEC section 4); a higher precedence wins: 2 > 3 > 1 > 0."""
-
-    OK = 0  # every check passed (warnings included)
-    FAILED = 1  # a critical check failed
-    USAGE = 2  # usage or config error
-    ERROR = 3  # a check could not run
 
 
 @dataclass(frozen=True)
@@ -35,6 +26,7 @@ class CheckResult:
     started_at_s: float
     error: str | None = None
     details: Mapping[str, Any] | None = None  # e.g. schema_change's columns; stdout and logs
+    segment: str | None = None  # the segment_by value (SPEC 8); None: the whole scope
 
     @property
     def table(self) -> str:
@@ -61,6 +53,10 @@ class CheckResult:
             attrs["dq.rule"] = self.spec.rule
         if self.partition is not None:
             attrs["dq.partition"] = self.partition
+        if self.spec.stat is not None:
+            attrs["dq.stat"] = self.spec.stat
+        if self.segment is not None:
+            attrs["dq.segment"] = self.segment
         if self.spec.metadata and self.spec.kind != "schema_change":
             attrs["dq.source"] = "metadata"  # SPEC 9: volume and freshness read the catalog
         return attrs
@@ -79,6 +75,7 @@ class CheckResult:
             "duration_seconds": round(self.duration_s, 6),
             "error": self.error,
             **({"details": dict(self.details)} if self.details else {}),
+            **({"segment": self.segment} if self.segment is not None else {}),
         }
 
 

@@ -20,11 +20,11 @@ from sqlalchemy import Select
 
 from dqmon import checks
 from dqmon.catalog import TableLook, catalog_of, default_schema
-from dqmon.checks import metadata
+from dqmon.checks import metadata, reference
 from dqmon.checks.timeutil import Slice, current_slice
 from dqmon.config.resolved import CheckSpec, TableSpec
 from dqmon.errors import WarehouseError
-from dqmon.results import CheckResult, verdict
+from dqmon.results import CheckResult, Status, verdict
 from dqmon.warehouse import Statement, Warehouse
 
 Clock = Callable[[], float]
@@ -76,16 +76,26 @@ class _Run:
     clock: Clock
     results: list[CheckResult] = field(default_factory=list)
     unreachable: WarehouseError | None = None  # once the connection fails, stop trying
+    details: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # by id(spec)
 
     @property
     def partition(self) -> str | None:
         return _label_of(self.scope)
 
     def result(self, spec: CheckSpec, value: float | None, started: float, duration_s: float,
-               error: str | None = None) -> CheckResult:
-        status = "error" if error is not None or value is None else verdict(spec, value)
+               error: str | None = None, segment: str | None = None) -> CheckResult:
+        status = _status(spec, value, error)
         return CheckResult(spec, self.warehouse.name, self.partition, value, status, duration_s,
-                           started, error)
+                           started, error, self.details.get(id(spec)), segment)
+
+
+def _status(spec: CheckSpec, value: float | None, error: str | None) -> Status:
+    """Judge a value; a statistic of no values has none and fails (SPEC 8)."""
+    if error is not None:
+        return "error"
+    if value is None:
+        return "fail" if spec.kind == "statistic" else "error"
+    return verdict(spec, value)
 
 
 def scan_table(table: TableSpec, warehouse: Warehouse, *,
@@ -101,7 +111,7 @@ def scan_table(table: TableSpec, warehouse: Warehouse, *,
             recorder.error(_error_message(scope))  # once, though every scoped check reports it
         aggregates = [s for s in specs if s.scanned]
         if aggregates:
-            _run_checks(run, aggregates, _aggregate_values)
+            _run_aggregates(run, aggregates)
         metadata = [s for s in specs if s.metadata]
         if metadata:
             _run_metadata(run, metadata)
@@ -192,31 +202,87 @@ def _metadata_result(run: _Run, spec: CheckSpec, look: TableLook, started: float
     return result
 
 
-def _aggregate_values(run: _Run, specs: list[CheckSpec]) -> list[float]:
-    """Run the scope's one aggregate scan and split its row into the checks' values."""
+def _run_aggregates(run: _Run, specs: list[CheckSpec]) -> None:
+    """Run the scope's one scan: each check's result, then one per published segment.
+
+    A failing scan errors every check it answers (and publishes no segment); a value that
+    cannot be made errors only its own check.
+    """
+    started, t0 = run.clock(), time.perf_counter()
+    try:
+        _raise_if_unreachable(run)
+        answer = _scan(run, specs)
+    except Exception as exc:  # noqa: BLE001 - SPEC 6: the other checks and tables still run
+        _fail_all(run, specs, started, time.perf_counter() - t0, exc)
+        return
+    elapsed = time.perf_counter() - t0
+    for i, spec in enumerate(specs):
+        run.results.append(_finalized(run, spec, answer.whole[i], None, started, elapsed))
+        run.results += [_finalized(run, spec, parts[i], label, started, elapsed)
+                        for label, parts in answer.segments]
+
+
+def _scan(run: _Run, specs: list[CheckSpec]) -> checks.ScanAnswer:
+    """Run the scope's one aggregate select (grouped by the segment column, if any)."""
     scope = _scope_of(run)
     statement = _statement(run, "aggregate", specs, lambda: checks.aggregate_query(scope, specs))
-    row = _fetch(run, statement, scope)
-    run.recorder.rows(int(row.get("dq_rows") or 0))
-    return checks.evaluate_aggregate(scope, specs, row)
+    run.recorder.query(statement.text(run.warehouse.compile))
+    if run.table.segment_by is None:
+        rows = [run.warehouse.fetch_one(statement, scope.params())]
+    else:  # one row per segment value
+        rows = run.warehouse.fetch_mappings(statement, scope.params())
+    answer = checks.read_scan(scope, specs, rows)
+    run.recorder.rows(answer.rows)
+    return answer
 
 
-def _single_value(run: _Run, specs: list[CheckSpec]) -> list[float]:
+def _finalized(run: _Run, spec: CheckSpec, partials: checks.Partials, segment: str | None,
+               started: float, elapsed: float) -> CheckResult:
+    """Turn one check's partials into its result; a failure is that check's error alone."""
+    try:
+        value = checks.finalize(spec, partials, run.warehouse.tz)
+    except Exception as exc:  # noqa: BLE001 - SPEC 6: a failing check is a result
+        message = _error_message(exc)
+        if segment is None:
+            run.recorder.error(message)
+        return run.result(spec, None, started, elapsed, message, segment)
+    return run.result(spec, value, started, elapsed, segment=segment)
+
+
+def _single_value(run: _Run, specs: list[CheckSpec]) -> list[float | None]:
     [spec] = specs
     if spec.kind == "uniqueness":
         scope = _scope_of(run)
         statement = _statement(run, "uniqueness", specs,
                                lambda: checks.uniqueness_query(scope, spec))
         return [checks.evaluate_uniqueness(_fetch(run, statement, scope))]
+    if spec.kind == "reference":  # SPEC 8: one anti-join per check
+        scope = _scope_of(run)
+        statement = _statement(run, "reference", specs,
+                               lambda: reference.reference_query(scope, spec))
+        return [reference.evaluate_reference(_fetch(run, statement, scope))]
+    if spec.kind == "statistic":  # distinct_count and percentiles: their own query (SPEC 8)
+        return [_own_statistic(run, spec)]
     if spec.kind == "custom":
         text = checks.custom_query(spec)
         run.recorder.query(text.text)
         return [checks.evaluate_custom(run.warehouse.fetch_all(text))]
     if spec.kind == "schema":
         actual = run.warehouse.column_families(run.table.schema, run.table.table)
-        value, _details = checks.evaluate_schema(spec, actual or {})
+        value, details = checks.evaluate_schema(spec, actual or {})
+        if value:  # SPEC 8: the columns by name, in text and JSON
+            run.details[id(spec)] = details
         return [value]
     raise ValueError(f"unknown check kind {spec.kind}")
+
+
+def _own_statistic(run: _Run, spec: CheckSpec) -> float | None:
+    """Run a statistic's own query (BigQuery's percentile may return no row at all)."""
+    scope = _scope_of(run)
+    statement = _statement(run, "statistic", [spec], lambda: checks.statistic_query(scope, spec))
+    run.recorder.query(statement.text(run.warehouse.compile))
+    return checks.evaluate_statistic(spec, run.warehouse.fetch_mappings(statement,
+                                                                        scope.params()))
 
 
 def _statement(run: _Run, kind: str, specs: list[CheckSpec],

@@ -1,89 +1,164 @@
-"""Freshness, row count, completeness and validity: one select per scope."""
+"""The table's one aggregate scan: every scanned check's partials in ONE select (SPEC 2, 8).
+
+Freshness, row count, completeness, validity and the scanned statistics each add their
+partial aggregates (`partials.Input`); a check's own `where` becomes CASE WHEN inside them
+(conditional aggregation, never another query). With `segment_by` the same select groups by
+the segment column; the groups' partials then give each published segment and, combined,
+the whole scope.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from dqmon.checks import partials, segments
+from dqmon.checks.partials import NOW, ROWS, Input, Partials, ratio
+from dqmon.checks.rules import number, regex_search, valid_condition
 from dqmon.checks.scope import Scope, raw_sql_condition
-from dqmon.checks.timeutil import age_seconds
 from dqmon.config.models import Validity
 from dqmon.config.resolved import CheckSpec
 
-ROWS = "dq_rows"
-NOW = "dq_now"
+__all__ = ["ScanAnswer", "aggregate_query", "evaluate_aggregate", "number", "ratio",
+           "read_scan", "regex_search"]
+
+SEGMENT = "dq_segment"  # the label of the segment column in a grouped scan
+_NAMES = {ROWS: "dq_rows", NOW: "dq_now"}
+
+
+@dataclass(frozen=True)
+class ScanAnswer:
+    """What the scan's rows say: each check's partials, whole and per published segment."""
+
+    rows: int  # rows in scope
+    whole: list[Partials]  # per check, in the order of the specs
+    segments: list[tuple[str, list[Partials]]]  # largest first, __other__ last
 
 
 def aggregate_query(scope: Scope, specs: Sequence[CheckSpec]) -> sa.Select[Any]:
-    """Build the ONE select that answers every aggregate check of `scope`."""
-    columns: dict[str, ColumnElement[Any]] = {ROWS: sa.func.count()}
-    for i, spec in enumerate(specs):
-        columns.update(_expressions(scope, spec, f"c{i}"))
-    if any(s.kind == "freshness" for s in specs):
-        columns[NOW] = _now(scope.dialect)
-    query = sa.select(*(expr.label(name) for name, expr in columns.items()))
-    return query.select_from(scope.source).where(*scope.conditions())
+    """Build the ONE select that answers every scanned check of `scope` (and its segments)."""
+    columns = [_expression(inp, scope, specs).label(name)
+               for inp, name in _layout(scope.dialect, specs)[0].items()]
+    segment_by = scope.table.segment_by
+    if segment_by is not None:
+        segment: ColumnElement[Any] = sa.column(segment_by.column)
+        columns.append(segment.label(SEGMENT))
+    query = sa.select(*columns).select_from(scope.source).where(*scope.conditions())
+    return query.group_by(segment) if segment_by is not None else query
+
+
+def read_scan(scope: Scope, specs: Sequence[CheckSpec],
+              rows: Sequence[Mapping[str, Any]]) -> ScanAnswer:
+    """Split the scan's rows (one per segment group, or the one row) into checks' partials."""
+    names, roles = _layout(scope.dialect, specs)
+    groups = [[partials.read(spec, {role: row[names[inp]] for role, inp in wanted.items()})
+               for spec, wanted in zip(specs, roles, strict=True)] for row in rows]
+    counts = [int(row[_NAMES[ROWS]] or 0) for row in rows]
+    whole = _combined(specs, groups, range(len(groups)))
+    if scope.table.segment_by is None:
+        return ScanAnswer(sum(counts), whole, [])
+    published = segments.publish([row[SEGMENT] for row in rows], counts,
+                                 scope.table.segment_by.max_segments)
+    return ScanAnswer(sum(counts), whole,
+                      [(s.label, _combined(specs, groups, s.groups)) for s in published])
 
 
 def evaluate_aggregate(scope: Scope, specs: Sequence[CheckSpec],
-                       row: Mapping[str, Any]) -> list[float]:
-    """Turn the scan's one row into each check's value, in the order of `specs`."""
-    rows = int(row[ROWS] or 0)
-    return [_value(scope, spec, f"c{i}", row, rows) for i, spec in enumerate(specs)]
+                       rows: Sequence[Mapping[str, Any]]) -> list[float | None]:
+    """Return each check's whole-scope value from the scan's rows, in the order of `specs`."""
+    answer = read_scan(scope, specs, rows)
+    return [partials.finalize(spec, p, scope.tz) for spec, p in zip(specs, answer.whole,
+                                                                     strict=True)]
 
 
-def _expressions(scope: Scope, spec: CheckSpec, key: str) -> dict[str, ColumnElement[Any]]:
-    if spec.kind == "freshness":
-        col: ColumnElement[Any] = sa.column(spec.columns[0])
-        latest = sa.func.julianday(col) if scope.dialect == "sqlite" else col
-        return {f"{key}_latest": sa.func.max(latest)}
-    if spec.kind == "completeness":
-        return {f"{key}_filled": sa.func.count(sa.column(spec.columns[0]))}
-    if spec.kind == "validity":
-        assert isinstance(spec.params, Validity)
-        # CASE gives NULL for invalid rows, and count() skips NULLs
-        valid = sa.case((_valid(spec.params, scope.dialect), 1))
-        column = spec.params.column
-        considered = sa.func.count(sa.column(column)) if column else sa.func.count()
-        return {f"{key}_valid": sa.func.count(valid), f"{key}_considered": considered}
-    return {}  # row_count is the scan's own count(*)
+def _combined(specs: Sequence[CheckSpec], groups: Sequence[Sequence[Partials]],
+              indices: Sequence[int]) -> list[Partials]:
+    return [partials.combine(spec, [groups[g][i] for g in indices])
+            for i, spec in enumerate(specs)]
 
 
-def _valid(rule: Validity, dialect: str) -> ColumnElement[bool]:
-    if rule.condition is not None:
-        return raw_sql_condition(rule.condition)
-    col: ColumnElement[Any] = sa.column(rule.column or "")
-    if rule.in_ is not None:
-        return col.in_(rule.in_)
-    if rule.regex is not None:
-        return regex_search(sa.cast(col, sa.String()), rule.regex, dialect)
-    assert rule.between is not None
-    return col.between(number(rule.between[0]), number(rule.between[1]))
+Layout = tuple[dict[Input, str], list[dict[str, Input]]]
 
 
-def number(value: float) -> ColumnElement[Any]:
-    """A finite number from the config as an untyped SQL literal.
+def _layout(dialect: str, specs: Sequence[CheckSpec]) -> Layout:
+    """Name each distinct input once (equal inputs share a column); say which each check reads.
 
-    A bound float travels as float8 and makes PostgreSQL cast every numeric row to float
-    (2.3x slower on `amount BETWEEN`); a literal takes the column's type. Validated config
-    numbers only, never text: nothing can be injected.
+    Built from the specs alone, without SQL: the statement is compiled once per table, the
+    layout is recomputed per run to read its rows.
     """
-    if not math.isfinite(value):
-        raise ValueError(f"not a finite number: {value!r}")
-    return sa.literal_column(str(int(value)) if value.is_integer() else repr(value))
+    names: dict[Input, str] = {ROWS: _NAMES[ROWS]}
+    roles = [partials.inputs(spec, i, dialect) for i, spec in enumerate(specs)]
+    for wanted in roles:
+        for inp in wanted.values():
+            names.setdefault(inp, _NAMES.get(inp) or f"p{len(names)}_{inp.fn}")
+    return names, roles
 
 
-def regex_search(text: ColumnElement[Any], pattern: str, dialect: str) -> ColumnElement[bool]:
-    """True when `pattern` matches anywhere in `text` (a search, as PostgreSQL's `~`)."""
-    if dialect == "trino":  # SQLAlchemy's trino dialect has no regexp_match
-        return sa.func.regexp_like(text, pattern)
-    if dialect == "snowflake":  # Snowflake's REGEXP/RLIKE match the whole string
-        return sa.func.regexp_instr(text, pattern) > 0
-    return text.regexp_match(pattern)
+def _expression(inp: Input, scope: Scope, specs: Sequence[CheckSpec]) -> ColumnElement[Any]:
+    """Return the SQL aggregate of one input."""
+    if inp.fn == "now":  # grouped: an aggregate, as every engine accepts beside GROUP BY
+        now = _now(scope.dialect)
+        return now if scope.table.segment_by is None else sa.func.max(now)
+    if inp.fn == "valid":
+        assert inp.rule is not None
+        rule = specs[inp.rule].params
+        assert isinstance(rule, Validity)
+        return sa.func.count(_when(inp.where, sa.literal_column("1"),
+                                   valid_condition(rule, scope.dialect, scope.tz)))
+    if inp.fn == "count" and inp.column is None:  # rows: count(*), or count(CASE ... 1)
+        return sa.func.count() if inp.where is None else sa.func.count(
+            _when(inp.where, sa.literal_column("1")))
+    value = _when(inp.where, _value(inp, scope.dialect))
+    return _AGGREGATES[inp.fn](value, scope.dialect)
+
+
+def _value(inp: Input, dialect: str) -> ColumnElement[Any]:
+    """Return what an input aggregates: the column, its length, or its julian day (SQLite)."""
+    col: ColumnElement[Any] = sa.column(inp.column or "")
+    if inp.length:
+        text = sa.cast(col, sa.String())
+        return sa.func.char_length(text) if dialect in _CHAR_LENGTH else sa.func.length(text)
+    if inp.fn == "latest" and dialect == "sqlite":
+        return sa.func.julianday(col)
+    return col
+
+
+# char_length counts characters where `length` may count bytes (PostgreSQL bytea, MySQL);
+# SQLite, Trino, Snowflake and BigQuery spell it `length` and count characters of text.
+_CHAR_LENGTH = frozenset({"postgresql", "duckdb", "mysql", "mariadb"})
+
+
+def _when(where: str | None, value: ColumnElement[Any],
+          condition: ColumnElement[bool] | None = None) -> ColumnElement[Any]:
+    """Return `value` where the check's `where` (and `condition`) hold, else NULL."""
+    conditions = [c for c in (raw_sql_condition(where) if where else None, condition)
+                  if c is not None]
+    if not conditions:
+        return value
+    return sa.case((sa.and_(*conditions) if len(conditions) > 1 else conditions[0], value))
+
+
+def _var(value: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    if dialect in ("mysql", "mariadb"):
+        # MariaDB rounds var_samp of a DECIMAL to its scale + 4 places; a double keeps them
+        value = value * sa.literal_column("1e0")
+    return sa.func.var_samp(value)
+
+
+_AGGREGATES: dict[str, Callable[[ColumnElement[Any], str], ColumnElement[Any]]] = {
+    "count": lambda v, _d: sa.func.count(v),
+    "sum": lambda v, _d: sa.func.sum(v),
+    "min": lambda v, _d: sa.func.min(v),
+    "max": lambda v, _d: sa.func.max(v),
+    "latest": lambda v, _d: sa.func.max(v),
+    "sumsq": lambda v, _d: sa.func.total(v * v),  # SQLite: total() never overflows
+    "var": _var,
+}
 
 
 def _now(dialect: str) -> ColumnElement[Any]:
@@ -93,24 +168,6 @@ def _now(dialect: str) -> ColumnElement[Any]:
     return sa.func.current_timestamp()
 
 
-def _value(scope: Scope, spec: CheckSpec, key: str, row: Mapping[str, Any], rows: int) -> float:
-    if spec.kind == "freshness":
-        return age_seconds(row[f"{key}_latest"], row[NOW], scope.tz)
-    if spec.kind == "row_count":
-        return float(rows)
-    if spec.kind == "completeness":
-        return ratio(row[f"{key}_filled"], rows)
-    if spec.kind == "validity":
-        return ratio(row[f"{key}_valid"], row[f"{key}_considered"])
-    raise ValueError(f"{spec.kind} is not an aggregate check")
-
-
-def ratio(part: object, whole: object) -> float:
-    """Return part/whole, and 1.0 for an empty whole (nothing to fault: SPEC section 2)."""
-    whole_n = int(whole or 0)  # type: ignore[call-overload]
-    if whole_n == 0:
-        return 1.0
-    part_n = int(part or 0)  # type: ignore[call-overload]
-    return float(part_n / whole_n)
-
-
+def _valid(rule: Validity, dialect: str, tz: tzinfo = UTC) -> ColumnElement[bool]:
+    """Kept for callers of the previous name; see `rules.valid_condition`."""
+    return valid_condition(rule, dialect, tz)

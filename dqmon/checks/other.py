@@ -107,15 +107,20 @@ def type_family_from_name(type_name: str) -> str:
     return next((family for key, family in _NAMED_FAMILIES if key in upper), "other")
 
 
-def evaluate_schema(spec: CheckSpec, actual: Mapping[str, str]) -> tuple[float, list[str]]:
-    """Count expected columns missing or of another family; also say which."""
+def evaluate_schema(spec: CheckSpec,
+                    actual: Mapping[str, str]) -> tuple[float, dict[str, Any]]:
+    """Count expected columns missing or of another family (and, with `allow_extra: false`,
+    the table's columns the file does not list); name them in details (SPEC 8)."""
     assert isinstance(spec.params, Schema)
-    lowered = {k.lower(): v for k, v in actual.items()}
-    wrong = []
-    for column, family in spec.params.columns.items():
-        found = actual.get(column, lowered.get(column.lower()))
-        if found is None:
-            wrong.append(f"{column} missing")
-        elif found != family:
-            wrong.append(f"{column} is {found}, expected {family}")
-    return float(len(wrong)), wrong
+    expected = spec.params.columns
+    by_lower = {name.lower(): name for name in actual}
+    found = {column: column if column in actual else by_lower.get(column.lower())
+             for column in expected}  # the table's name of each listed column, or None
+    missing = [column for column, name in found.items() if name is None]
+    mismatched = {column: {"expected": expected[column], "actual": actual[name]}
+                  for column, name in found.items()
+                  if name is not None and actual[name] != expected[column]}
+    listed = {name for name in found.values() if name is not None}
+    extra = [] if spec.params.allow_extra else [c for c in actual if c not in listed]
+    details = {"missing": missing, "extra": extra, "mismatched": mismatched}
+    return float(len(missing) + len(mismatched) + len(extra)), details

@@ -122,6 +122,9 @@ def _table_spec(table: Table, cfg: ConfigFile) -> TableSpec:
         partition=table.partition,
         schedule=table.schedule or cfg.defaults.schedule,
         checks=tuple(s for entry in table.checks for s in _specs(table.name, entry, severity)),
+        segment_by=table.segment_by,
+        key=tuple(table.key),
+        samples=table.samples,
     )
 
 
@@ -131,8 +134,9 @@ def _specs(table: str, entry: CheckEntry, default_severity: Severity) -> list[Ch
     kind = entry.kind
     names = entry.names
     if isinstance(params, Completeness):
-        return [CheckSpec(table, name, kind, severity, Threshold(min=params.min_ratio), params,
-                          (column,)) for name, column in zip(names, params.columns, strict=True)]
+        threshold = Threshold(min=params.min_ratio, max=params.max_ratio)
+        return [CheckSpec(table, name, kind, severity, threshold, params, (column,))
+                for name, column in zip(names, params.columns, strict=True)]
     return [CheckSpec(table, names[0], kind, severity, _threshold(entry), params,
                       _columns(entry))]
 
@@ -141,16 +145,16 @@ def _threshold(entry: CheckEntry) -> Threshold:
     p: Any = entry.params
     if entry.kind == "freshness":
         return Threshold(max=p.max_age)
-    if entry.kind in ("row_count", "custom", "volume"):
+    if entry.kind in ("row_count", "custom", "volume", "statistic"):
         return Threshold(min=p.min, max=p.max)
     if entry.kind in ("schema", "schema_change"):
         return Threshold(max=0)
-    return Threshold(min=p.min_ratio)
+    return Threshold(min=p.min_ratio, max=p.max_ratio)
 
 
 def _columns(entry: CheckEntry) -> tuple[str, ...]:
     p: Any = entry.params
-    if (entry.kind == "freshness" and p.column) or (entry.kind == "validity" and p.column):
+    if entry.kind in ("freshness", "validity", "statistic", "reference") and p.column:
         return (p.column,)
     if entry.kind == "uniqueness":
         return tuple(p.columns)

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dqmon.config.loader import Document, Path
-from dqmon.config.models import CheckEntry, Completeness, Custom, Validity
+from dqmon.config.models import PERCENTILES, CheckEntry, Completeness, Custom, Statistic, Validity
 from dqmon.config.sql_guard import UnsafeSql, check_condition, check_query
 from dqmon.config.urls import parse_url
 from dqmon.errors import Problem
@@ -147,7 +147,17 @@ def _check_checks(table: _TableView, doc: Document) -> list[Problem]:
 
 
 def _check_params(entry: CheckEntry, at: Path, doc: Document, backend: str) -> list[Problem]:
+    where: str | None = getattr(entry.params, "where", None)
+    problems = check_sql(where, (*at, "where"), doc, backend) if where else []
+    return problems + _check_kind(entry, at, doc, backend)
+
+
+def _check_kind(entry: CheckEntry, at: Path, doc: Document, backend: str) -> list[Problem]:
     params = entry.params
+    if isinstance(params, Statistic) and params.stat in PERCENTILES \
+            and backend in _NO_PERCENTILE:
+        return [doc.problem((*at, "stat"), f"{_NO_PERCENTILE[backend]} has no percentile "
+                                           "function: use min, max, avg or a custom check")]
     if isinstance(params, Completeness) and params.name and len(params.columns) > 1:
         return [doc.problem((*at, "name"), "a named completeness check must list exactly one "
                                            f"column (this one lists {len(params.columns)})")]
@@ -157,6 +167,9 @@ def _check_params(entry: CheckEntry, at: Path, doc: Document, backend: str) -> l
         return check_sql(params.sql, (*at, "sql"), doc, backend, query=True)
     return _check_catalog(entry, at, doc, backend)
 
+
+# Dialects without a continuous percentile function (SPEC 8): `validate` refuses p50..p99.
+_NO_PERCENTILE = {"sqlite": "SQLite", "mysql": "MySQL/MariaDB"}
 
 # What a warehouse's catalog cannot tell (SPEC 9): SQLite records no change time, Trino's
 # information_schema holds no row counts or change times.

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dqmon.config.models import CheckParams, Discover, Partition, Warehouse
+from dqmon.config.models import (
+    Anomaly,
+    CheckParams,
+    Discover,
+    Partition,
+    SegmentBy,
+    Statistic,
+    Warehouse,
+)
 from dqmon.config.types import Schedule, Severity
 
 METRICS = {
@@ -19,6 +27,9 @@ METRICS = {
     # metadata monitors (SPEC 9): volume shares dq.row_count, told apart by dq.source
     "volume": "dq.row_count",
     "schema_change": "dq.schema_changes",
+    # SPEC 8
+    "statistic": "dq.statistic_value",
+    "reference": "dq.reference_ratio",
 }
 
 # The OTel names of the dq.check.* status gauges (SPEC section 3); units stay in the names.
@@ -37,8 +48,9 @@ MONITOR_METRICS = {
     "overflow": "dq.monitor.overflow",
 }
 
-# Checks computed together by the one scan of a table scope (SPEC section 2).
-AGGREGATE_KINDS = frozenset({"freshness", "row_count", "completeness", "validity"})
+# Checks computed together by the one scan of a table scope (SPEC sections 2 and 8; a
+# statistic only for the SCAN_STATS).
+AGGREGATE_KINDS = frozenset({"freshness", "row_count", "completeness", "validity", "statistic"})
 # Checks answered by the catalog, one query per warehouse and schema (SPEC section 9).
 METADATA_KINDS = frozenset({"volume", "schema_change"})
 
@@ -86,7 +98,26 @@ class CheckSpec:
     @property
     def scanned(self) -> bool:
         """Tell whether the table's one aggregate scan answers this check."""
+        if isinstance(self.params, Statistic):
+            return self.params.scanned
         return self.kind in AGGREGATE_KINDS and not self.metadata
+
+    @property
+    def anomaly(self) -> Anomaly | None:
+        """Return the check's learned-baseline settings (SPEC 10), if it is watched."""
+        anomaly: Anomaly | None = getattr(self.params, "anomaly", None)
+        return anomaly
+
+    @property
+    def where(self) -> str | None:
+        """Return the check's own condition on top of the table's scope (SPEC 8), if any."""
+        where: str | None = getattr(self.params, "where", None)
+        return where
+
+    @property
+    def stat(self) -> str | None:
+        """Return the dq.stat value (statistic checks only)."""
+        return self.params.stat if isinstance(self.params, Statistic) else None
 
     @property
     def column_attribute(self) -> str | None:
@@ -111,6 +142,9 @@ class TableSpec:
     partition: Partition | None
     schedule: Schedule
     checks: tuple[CheckSpec, ...]
+    segment_by: SegmentBy | None = None  # SPEC 8
+    key: tuple[str, ...] = ()  # the columns that identify a sample row (SPEC 12)
+    samples: bool = True  # false: never show this table's rows (SPEC 12)
 
     def check(self, name: str) -> CheckSpec | None:
         """Return the check called `name`, or None."""

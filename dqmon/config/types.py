@@ -7,7 +7,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,14 +59,51 @@ def _timezone(value: str) -> str:
 
 def _pair(value: object) -> object:
     if not isinstance(value, list | tuple) or len(value) != 2:
-        raise ValueError("must be [low, high]: a list of two numbers")
+        raise ValueError("must be [low, high]: two numbers, or two ISO-8601 dates or times")
+    return tuple(_bound(v) for v in value)
+
+
+def _bound(value: object) -> object:
+    """Keep a number; read text, or a date YAML already read, as an ISO-8601 date or time."""
+    if isinstance(value, date):  # YAML reads 2020-01-01 unquoted as a date
+        return value.isoformat()
+    if isinstance(value, str) and _is_number(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is neither a number nor an ISO-8601 date or time "
+                             "(e.g. 2020-01-01 or 2020-01-01T00:00:00)") from None
     return value
 
 
-def _ordered(value: tuple[float, float]) -> tuple[float, float]:
-    if value[0] > value[1]:
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ordered(value: tuple[BetweenBound, BetweenBound]) -> tuple[BetweenBound, BetweenBound]:
+    low, high = value
+    if isinstance(low, str) != isinstance(high, str):
+        raise ValueError("give two numbers or two dates/times, not one of each")
+    if isinstance(low, str) and isinstance(high, str):
+        if _instant(low) > _instant(high):
+            raise ValueError("the lower bound must not exceed the upper bound")
+    elif isinstance(low, float) and isinstance(high, float) and low > high:
         raise ValueError("the lower bound must not exceed the upper bound")
     return value
+
+
+def _instant(text: str) -> datetime:
+    """Compare ISO bounds as naive UTC instants (a date is its midnight)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def _one_kind(values: list[InValue]) -> list[InValue]:
@@ -105,7 +142,11 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 Ratio = Annotated[float, AfterValidator(_ratio)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
-Between = Annotated[tuple[Number, Number], BeforeValidator(_pair), AfterValidator(_ordered)]
+# Numbers, or ISO-8601 dates / times kept as text (SPEC 8): the SQL renders them as literals
+# of the column's kind.
+BetweenBound = Number | str
+Between = Annotated[tuple[BetweenBound, BetweenBound], BeforeValidator(_pair),
+                    AfterValidator(_ordered)]
 Version = Annotated[int, AfterValidator(_version)]
 InValue = str | int | float | bool
 InValues = Annotated[list[InValue], AfterValidator(_one_kind)]

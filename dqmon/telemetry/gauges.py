@@ -42,6 +42,9 @@ VALUE_GAUGES = (
     GaugeSpec(METRICS["custom"], "", "The number a custom check's query returned"),
     GaugeSpec(METRICS["schema_change"], "{column}",
               "Columns added, removed or retyped since the previous look at the catalog"),
+    GaugeSpec(METRICS["statistic"], "", "A statistic (dq.stat) of a column's non-null values"),
+    GaugeSpec(METRICS["reference"], "1",
+              "Non-null values found in the referenced column / non-null values"),
 )
 CHECK_GAUGES = (
     GaugeSpec(CHECK_METRICS["passed"], "", "1 when the check passed, 0 when it failed or errored"),

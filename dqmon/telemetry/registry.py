@@ -53,22 +53,49 @@ def next_series(previous: Series | None, result: CheckResult) -> Series:
                   duration_s=result.duration_s, last_run_s=result.started_at_s)
 
 
+Slice = tuple[str | None, str | None]  # (dq.partition, dq.segment)
+
+
 class ResultsRegistry:
-    """Thread-safe latest state per (table, check, partition), read by the gauge callbacks."""
+    """Thread-safe latest state per (table, check, partition, segment), read by the gauges.
+
+    A check keeps its PARTITIONS_KEPT most recently run partitions. A run that reports
+    segments (SPEC 8) replaces the check's segments of that partition: a segment that left
+    the top `max_segments` (now inside `__other__`) stops being reported.
+    """
 
     def __init__(self, partitions_kept: int = PARTITIONS_KEPT) -> None:
         self._kept = max(1, partitions_kept)
         self._lock = threading.Lock()
-        self._series: dict[SeriesKey, OrderedDict[str | None, Series]] = {}
+        self._series: dict[SeriesKey, OrderedDict[Slice, Series]] = {}
 
     def record(self, results: Iterable[CheckResult]) -> None:
-        """Fold results in; the least recently run slices beyond the bound are dropped."""
+        """Fold results in; the least recently run partitions beyond the bound are dropped."""
+        batch = list(results)
+        segmented = {(r.table, r.check, r.partition) for r in batch if r.segment is not None}
         with self._lock:
-            for result in results:
-                slices = self._series.setdefault((result.table, result.check), OrderedDict())
-                slices[result.partition] = next_series(slices.pop(result.partition, None), result)
-                while len(slices) > self._kept:
-                    slices.popitem(last=False)
+            for key, partition in {((t, c), p) for t, c, p in segmented}:
+                self._drop_segments(key, partition)
+            for result in batch:
+                self._record_one(result)
+
+    def _drop_segments(self, key: SeriesKey, partition: str | None) -> None:
+        slices = self._series.get(key)
+        if slices is None:
+            return
+        for stale in [s for s in slices if s[0] == partition and s[1] is not None]:
+            del slices[stale]
+
+    def _record_one(self, result: CheckResult) -> None:
+        slices = self._series.setdefault((result.table, result.check), OrderedDict())
+        at = (result.partition, result.segment)
+        slices[at] = next_series(slices.pop(at, None), result)
+        if len(slices) == 1:
+            return
+        newest_first = list(dict.fromkeys(p for p, _ in reversed(slices)))
+        for old in newest_first[self._kept:]:
+            for stale in [s for s in slices if s[0] == old]:
+                del slices[stale]
 
     def retain(self, specs: Iterable[CheckSpec]) -> None:
         """Keep only the checks in `specs`, with their new severity and threshold."""

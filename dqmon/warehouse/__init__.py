@@ -69,10 +69,11 @@ class Warehouse:
             row = execute(conn, query, params or {}).mappings().one()
             return dict(row)
 
-    def fetch_mappings(self, query: Executable) -> list[dict[str, Any]]:
-        """Run a query and return every row as a mapping."""
+    def fetch_mappings(self, query: Executable | Statement,
+                       params: Params | None = None) -> list[dict[str, Any]]:
+        """Run a query (or a `Statement` with its per-run `params`); return every row."""
         with self._session() as conn:
-            return [dict(row) for row in conn.execute(query).mappings().all()]
+            return [dict(row) for row in execute(conn, query, params or {}).mappings().all()]
 
     def fetch_all(self, query: Executable) -> list[tuple[Any, ...]]:
         """Run a query and return every row."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -88,8 +89,25 @@ def on_connect_statements(backend: str, settings: WarehouseSettings, tz: ZoneInf
 
 def on_connect(backend: str, dbapi_conn: Any, statements: list[str]) -> None:
     """Run the connect statements; on SQLite also install the authorizer and limits."""
-    if backend == "duckdb" and _duckdb_locked(dbapi_conn):
-        return  # another connection to this database instance already locked it down
+    if backend == "duckdb":
+        # Two first connections of one database instance must not both find it unlocked:
+        # the second SET would then fail on the configuration the first just locked.
+        with _DUCKDB_SETUP:
+            if not _duckdb_locked(dbapi_conn):  # else another connection locked it down
+                _execute_all(dbapi_conn, statements)
+        return
+    _execute_all(dbapi_conn, statements)
+    if backend == "sqlite":
+        dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        dbapi_conn.set_authorizer(sqlite_authorizer)
+    if backend == "postgresql":
+        dbapi_conn.read_only = True  # psycopg then opens every transaction BEGIN READ ONLY
+
+
+_DUCKDB_SETUP = threading.Lock()
+
+
+def _execute_all(dbapi_conn: Any, statements: list[str]) -> None:
     for statement in statements:
         cursor = dbapi_conn.cursor()
         try:
@@ -99,11 +117,6 @@ def on_connect(backend: str, dbapi_conn: Any, statements: list[str]) -> None:
                 raise
         finally:
             cursor.close()
-    if backend == "sqlite":
-        dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-        dbapi_conn.set_authorizer(sqlite_authorizer)
-    if backend == "postgresql":
-        dbapi_conn.read_only = True  # psycopg then opens every transaction BEGIN READ ONLY
 
 
 def _duckdb_locked(dbapi_conn: Any) -> bool:

@@ -32,6 +32,8 @@ tables:
       - schema: {columns: {id: integer}}
       - custom: {name: late, sql: "select 1", max: 10, severity: warning}
       - schema_change: {}
+      - statistic: {column: amount, stat: avg, min: 1}
+      - reference: {column: customer_id, to: customers.id}
 """
 
 # SPEC section 3, third column: the names Prometheus must see.
@@ -39,12 +41,14 @@ SPEC_NAMES = {"dq_freshness_seconds", "dq_row_count", "dq_completeness_ratio",
               "dq_validity_ratio", "dq_uniqueness_ratio", "dq_schema_mismatches",
               "dq_custom_value", "dq_check_passed", "dq_check_up", "dq_check_duration_seconds",
               "dq_check_last_run_timestamp_seconds", "dq_check_threshold",
-              "dq_schema_changes"}  # SPEC section 9
+              "dq_schema_changes",  # SPEC section 9
+              "dq_statistic_value", "dq_reference_ratio"}  # SPEC section 8
 # Issue 9: the gauges about dqmon itself (series per gauge, cardinality overflow).
 MONITOR_NAMES = {"dq_monitor_series", "dq_monitor_overflow"}
 
 VALUES = {"freshness": 90.0, "row_count": 12.0, "completeness_id": 1.0, "positive": 0.5,
-          "uniqueness_id_day": 0.75, "schema": 0.0, "late": 3.0, "schema_change": 0.0}
+          "uniqueness_id_day": 0.75, "schema": 0.0, "late": 3.0, "schema_change": 0.0,
+          "avg_amount": 12.5, "reference_customer_id": 0.95}
 
 
 def _results() -> list[CheckResult]:

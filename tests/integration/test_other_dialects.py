@@ -17,13 +17,19 @@ from dqmon.warehouse import Warehouse
 from conftest import need_service
 from helpers import run_cli, run_json, write_config
 
-NOW = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
-ROWS = [  # id, email, amount, status, created_at (naive UTC)
-    (1, "a@x.io", 5.0, "paid", NOW - timedelta(hours=3)),
-    (2, "bad-email", -1.0, "paid", NOW - timedelta(hours=2)),
-    (2, None, None, "lost", NOW - timedelta(hours=1)),
-    (None, "c@x.io", 50.0, None, datetime(2001, 1, 1)),
-]
+
+def rows() -> list[tuple[object, ...]]:
+    """The shared rows, timed from now (a module-level `now` ages while a long suite runs)."""
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    return [  # id, email, amount, status, created_at (naive UTC)
+        (1, "a@x.io", 5.0, "paid", now - timedelta(hours=3)),
+        (2, "bad-email", -1.0, "paid", now - timedelta(hours=2)),
+        (2, None, None, "lost", now - timedelta(hours=1)),
+        (None, "c@x.io", 50.0, None, datetime(2001, 1, 1)),
+    ]
+
+
+ROW_COUNT = 4
 TABLE = """
   - name: t
     checks:
@@ -74,7 +80,7 @@ def duckdb_url(tmp_path: Path) -> str:
     conn = duckdb.connect(str(path))
     conn.execute("CREATE TABLE t (id INTEGER, email VARCHAR, amount DECIMAL(10,2), "
                  "status VARCHAR, created_at TIMESTAMP)")
-    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", ROWS)
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", rows())
     conn.close()
     return f"duckdb:///{path}"
 
@@ -99,7 +105,7 @@ def test_duckdb_write_is_refused_at_load(duckdb_url: str, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """A DELETE in custom SQL is a located config error on DuckDB (exit 2); no row goes."""
     _refused_at_load(capsys, tmp_path, duckdb_url)
-    assert _duckdb_rows(duckdb_url) == len(ROWS)
+    assert _duckdb_rows(duckdb_url) == ROW_COUNT
 
 
 def test_duckdb_session_is_read_only_without_the_loader(duckdb_url: str) -> None:
@@ -119,7 +125,7 @@ def test_duckdb_session_is_read_only_without_the_loader(duckdb_url: str) -> None
             raw.invalidate()
     finally:
         warehouse.dispose()
-    assert _duckdb_rows(duckdb_url) == len(ROWS)
+    assert _duckdb_rows(duckdb_url) == ROW_COUNT
 
 
 @pytest.fixture
@@ -138,7 +144,7 @@ def mariadb() -> Iterator[dict[str, str]]:
             cur.execute(f"CREATE DATABASE {name}")
             cur.execute(f"CREATE TABLE {name}.t (id INT, email VARCHAR(64), "
                         "amount DECIMAL(10,2), status VARCHAR(16), created_at DATETIME)")
-            cur.executemany(f"INSERT INTO {name}.t VALUES (%s, %s, %s, %s, %s)", ROWS)
+            cur.executemany(f"INSERT INTO {name}.t VALUES (%s, %s, %s, %s, %s)", rows())
             cur.execute(f"CREATE USER '{reader}'@'%' IDENTIFIED BY 'reader-pw'")
             cur.execute(f"GRANT SELECT ON {name}.* TO '{reader}'@'%'")
         yield {"url": f"mysql+pymysql://{reader}:reader-pw@127.0.0.1:3306/{name}",
@@ -173,7 +179,7 @@ def test_mariadb_write_is_refused_at_load(mariadb: dict[str, str], tmp_path: Pat
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """A DELETE in custom SQL is a located config error on MariaDB (exit 2); no row goes."""
     _refused_at_load(capsys, tmp_path, mariadb["url"])
-    assert _mariadb_rows(mariadb["name"]) == len(ROWS)
+    assert _mariadb_rows(mariadb["name"]) == ROW_COUNT
 
 
 def test_mariadb_session_is_read_only_without_the_loader(mariadb: dict[str, str]) -> None:
@@ -186,4 +192,4 @@ def test_mariadb_session_is_read_only_without_the_loader(mariadb: dict[str, str]
     finally:
         warehouse.dispose()
     assert "read only" in str(raised.value).lower()
-    assert _mariadb_rows(mariadb["name"]) == len(ROWS)
+    assert _mariadb_rows(mariadb["name"]) == ROW_COUNT

@@ -31,9 +31,9 @@ def test_show_sql_needs_no_server(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, out, err = run_cli(capsys, "validate", "--config", str(config), "--show-sql")
     assert code == 0
     assert "-- table orders (warehouse main, dialect postgresql)" in out
-    assert ("SELECT count(*) AS dq_rows, count(id) AS c1_filled, count(ghost) AS c2_filled, "
-            "count(CASE WHEN (status IN ('paid')) THEN 1 END) AS c3_valid, "
-            "count(status) AS c3_considered \nFROM public.orders \nWHERE (status <> 'test');"
+    assert ("SELECT count(*) AS dq_rows, count(id) AS p1_count, count(ghost) AS p2_count, "
+            "count(CASE WHEN (status IN ('paid')) THEN 1 END) AS p3_valid, "
+            "count(status) AS p4_count \nFROM public.orders \nWHERE (status <> 'test');"
             ) in out
     assert "1 tables, 4 checks: OK" in err
 

@@ -143,12 +143,12 @@ def test_every_problem_of_a_file_is_reported_at_once() -> None:
         "(use 90s, 15m, 2h, 1d or a number of seconds)",
         "checks.yaml:7 tables[0].warehouse: unknown warehouse 'mian' (defined: main)",
         "checks.yaml:8 tables[0].colour: unknown key 'colour' (expected one of name, warehouse, "
-        "table, where, partition, schedule, severity, checks)",
+        "table, where, partition, schedule, severity, segment_by, key, samples, checks)",
         "checks.yaml:11 tables[0].checks[1].row_count: duplicate check name 'row_count' in "
         "table 'orders' (first at line 10)",
         "checks.yaml:12 tables[0].checks[2].completeness.min_ratio: must be between 0 and 1",
-        "checks.yaml:13 tables[0].checks[3].validity: give exactly one of condition, in, regex, "
-        "between (found: in, regex)",
+        "checks.yaml:13 tables[0].checks[3].validity: give exactly one of condition, in, not_in, "
+        "regex, not_regex, between (found: in, regex)",
         "checks.yaml:14 tables[1].name: duplicate table name 'orders' (first at line 6)",
         "checks.yaml:15 tables[1].where: must be one expression (found ';')",
         "checks.yaml:17 tables[1].checks[0].schema.columns.id: must be 'integer', 'numeric', "

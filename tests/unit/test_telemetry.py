@@ -56,6 +56,8 @@ tables:
       - schema: {columns: {id: integer}}
       - custom: {name: late, sql: "select 1", max: 10}
       - schema_change: {}
+      - statistic: {column: amount, stat: avg, min: 1}
+      - reference: {column: customer_id, to: customers.id}
   - name: events
     partition: {column: at, granularity: day}
     checks:
@@ -72,6 +74,8 @@ SPEC = {
     "dq.schema_mismatches": ("{column}", "dq_schema_mismatches"),
     "dq.custom_value": ("", "dq_custom_value"),
     "dq.schema_changes": ("{column}", "dq_schema_changes"),  # SPEC 9
+    "dq.statistic_value": ("", "dq_statistic_value"),  # SPEC 8
+    "dq.reference_ratio": ("1", "dq_reference_ratio"),  # SPEC 8
     "dq.check.passed": ("", "dq_check_passed"),
     "dq.check.up": ("", "dq_check_up"),
     "dq.check.duration_seconds": ("s", "dq_check_duration_seconds"),
@@ -162,7 +166,7 @@ def test_gauges_have_the_spec_names_and_units(harness: Harness, config: Config) 
 
 
 def test_value_gauges_carry_exactly_the_spec_attributes(harness: Harness, config: Config) -> None:
-    """dq.column, dq.rule and dq.partition appear exactly where SPEC section 3 says."""
+    """dq.column, dq.rule, dq.stat and dq.partition appear exactly where SPEC 3 and 8 say."""
     t = config.tables[0]
     harness.telemetry.record([result(c, 0.5) for c in t.checks])
     harness.telemetry.record([result(spec(config, "events", "row_count"), 7.0,
@@ -179,6 +183,8 @@ def test_value_gauges_carry_exactly_the_spec_attributes(harness: Harness, config
         key("dq.schema_mismatches", **orders("schema")): 0.5,
         key("dq.custom_value", **orders("late")): 0.5,
         key("dq.schema_changes", **orders("schema_change")): 0.5,
+        key("dq.statistic_value", **orders("avg_amount", dq_column="amount", dq_stat="avg")): 0.5,
+        key("dq.reference_ratio", **orders("reference_customer_id", dq_column="customer_id")): 0.5,
         key("dq.row_count", dq_warehouse="main", dq_table="events", dq_check="row_count",
             dq_partition="2026-11-20"): 7.0,
     }
@@ -542,7 +548,7 @@ def test_monitor_series_counts_each_gauges_points(harness: Harness, config: Conf
     series = monitor_series(harness.reader)
     counts = {dict(attrs)["dq.metric"]: v for (name, attrs), v in series.items()
               if name == "dq.monitor.series"}
-    assert counts["dq.check.up"] == 10 and counts["dq.validity_ratio"] == 2
+    assert counts["dq.check.up"] == 12 and counts["dq.validity_ratio"] == 2
     bounds = [b for t in config.tables for c in t.checks for b in c.threshold.as_dict()]
     assert counts["dq.check.threshold"] == len(bounds)
     assert set(counts) == {g.name for g in GAUGES}

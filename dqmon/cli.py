@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from dqmon import __version__, redact
-from dqmon.catalog import register_tables
-from dqmon.checks.timeutil import Slice, parse_slice
-from dqmon.config import CheckSpec, Config, TableSpec, default_config_path, load_config
-from dqmon.errors import ConfigError, UsageError
-from dqmon.results import CheckResult, ExitCode, exit_code
-from dqmon.scan import Plan, scan_plan
-from dqmon.warehouse import open_warehouses
+from dqmon.errors import ConfigError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from dqmon.config import Config
+
+# Each command imports what it needs when it runs (issue 11): `dqmon --version` loads click
+# and nothing of the scan, and `import dqmon.cli` no exporter, gRPC or scheduler
+# (tests/unit/test_imports.py). The renderers and `select` stay importable from here.
+__all__ = ["cli", "main"]
+_LAZY = {"format_value": "dqmon.output", "render_json": "dqmon.output",
+         "render_text": "dqmon.output", "select": "dqmon.runonce"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a re-exported name on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_HELP = "checks file (default: $DQMON_CONFIG, then ./checks.yaml)"
@@ -61,6 +72,8 @@ def _config_option() -> Callable[[F], F]:
 
 
 def _load(config_path: str | None) -> Config:
+    from dqmon.config import default_config_path, load_config
+
     return load_config(config_path or default_config_path())
 
 
@@ -83,6 +96,7 @@ def run(config_path: str | None, listen: str, shard: str | None, log_format: str
         log_level: str, grace_period: str, no_export: bool) -> int:
     """Run every table's checks on its schedule until SIGTERM; SIGHUP reloads the file."""
     from dqmon import daemon, logs
+    from dqmon.config import default_config_path
 
     logs.configure(log_format, level=log_level)
     return daemon.serve(daemon.parse_options(config_path or default_config_path(), listen,
@@ -101,162 +115,19 @@ def run(config_path: str | None, listen: str, shard: str | None, log_format: str
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--no-export", is_flag=True, help="send no telemetry at all")
+@click.option("--samples", "sample_rows", type=click.IntRange(min=1), metavar="N",
+              help="show up to N offending rows of each failing completeness, validity, "
+                   "uniqueness and reference check (never exported or logged)")
 def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str, ...],
-             partition: str | None, fmt: str, no_export: bool) -> int:
+             partition: str | None, fmt: str, no_export: bool, sample_rows: int | None) -> int:
     """Run the checks once, print the results, exit 0/1/2/3."""
-    config = _load(config_path)
-    warehouses = open_warehouses(config.warehouses)
-    if config.discover:
-        from dqmon.discovery import with_discovered
+    from dqmon import runonce
 
-        config = with_discovered(config, warehouses)
-    plan = select(config, tables, checks, partition)
-    register_tables([table for table, _, _ in plan], warehouses)
-    from dqmon.telemetry import Telemetry  # here: other commands need no OpenTelemetry
-
-    telemetry = Telemetry(export=not no_export)
-    results: list[CheckResult] = []
-    try:
-        with telemetry.run_span():
-            results = scan_plan(plan, warehouses, observer=telemetry.observer)
-        telemetry.record(results)
-    finally:
-        for warehouse in warehouses.values():
-            warehouse.dispose()
-        telemetry.shutdown()  # one bounded flush; an export failure never changes the exit code
-    _say(render_json(results) if fmt == "json" else render_text(results))
-    return int(exit_code(results))
-
-
-def select(config: Config, tables: Sequence[str], checks: Sequence[str],
-           partition: str | None) -> Plan:
-    """Pick the tables, checks and slices a run-once asked for; UsageError if they don't exist."""
-    chosen = [_table(config, name) for name in tables] if tables else list(config.tables)
-    unknown = set(checks) - {c.name for t in chosen for c in t.checks}
-    if unknown:
-        raise UsageError(f"--check: no check named {', '.join(sorted(unknown))} "
-                         "in the selected tables")
-    plan: list[tuple[TableSpec, list[CheckSpec], Slice | None]] = []
-    for table in chosen:
-        specs = [c for c in table.checks if not checks or c.name in checks]
-        if specs:
-            plan.append((table, specs, _slice(table, partition)))
-    return plan
-
-
-def _table(config: Config, name: str) -> TableSpec:
-    table = config.table(name)
-    if table is None:
-        known = ", ".join(t.name for t in config.tables)
-        raise UsageError(f"--table: no table named {name!r} in {config.file} (known: {known})")
-    return table
-
-
-def _slice(table: TableSpec, partition: str | None) -> Slice | None:
-    if partition is None:
-        return None
-    if table.partition is None:
-        raise UsageError(f"--partition: table {table.name!r} has no partition")
-    try:
-        return parse_slice(partition, table.partition.granularity)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-# --- output ----------------------------------------------------------------------------------
-
-def render_json(results: Sequence[CheckResult]) -> str:
-    """Render results as one strict-JSON object (SPEC section 4)."""
-    summary = {status: sum(r.status == status for r in results)
-               for status in ("pass", "fail", "error")}
-    payload = {"results": [r.to_json() for r in results],
-               "summary": {"passed": summary["pass"], "failed": summary["fail"],
-                           "errors": summary["error"]}}
-    return json.dumps(payload, indent=2, allow_nan=False)
-
-
-def render_text(results: Sequence[CheckResult]) -> str:
-    """Render results as an aligned table, error details and a one-line summary."""
-    header = ("TABLE", "CHECK", "VALUE", "THRESHOLD", "STATUS")
-    rows = [header] + [(r.table, r.check, format_value(r), format_threshold(r), _status(r))
-                       for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines += _error_lines(results)
-    lines.append(summary_line(results))
-    return "\n".join(lines)
-
-
-def _error_lines(results: Sequence[CheckResult]) -> list[str]:
-    """One line per table and distinct error, naming the checks it cost."""
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for r in results:
-        if r.error:
-            grouped.setdefault((r.table, r.error), []).append(r.check)
-    lines = []
-    for (table, error), names in grouped.items():
-        which = names[0] if len(names) == 1 else f"{len(names)} checks"
-        lines.append(f"error: {table} ({which}): {error}")
-    return lines
-
-
-def summary_line(results: Sequence[CheckResult]) -> str:
-    """Say how many checks passed, failed and errored."""
-    passed = sum(r.status == "pass" for r in results)
-    failed = [r for r in results if r.status == "fail"]
-    warned = sum(r.severity == "warning" for r in failed)
-    errors = sum(r.status == "error" for r in results)
-    note = f" ({warned} warning)" if warned else ""
-    return (f"{len(results)} checks: {passed} passed, {len(failed)} failed{note}, "
-            f"{errors} error{'' if errors == 1 else 's'}")
-
-
-def _status(result: CheckResult) -> str:
-    status = result.status.upper()
-    return f"{status} ({result.severity})" if result.status == "fail" else status
-
-
-def format_value(result: CheckResult) -> str:
-    """Format a value in its unit: seconds as a duration, ratios to 4 places."""
-    value = result.value
-    if value is None:
-        return "-"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return _format(result.spec.kind, value)
-
-
-def format_threshold(result: CheckResult) -> str:
-    """Format the bounds as `>= x`, `<= y` or `x..y`."""
-    t = result.spec.threshold
-    lo = None if t.min is None else _format(result.spec.kind, t.min)
-    hi = None if t.max is None else _format(result.spec.kind, t.max)
-    if lo is not None and hi is not None:
-        return f"{lo}..{hi}"
-    if lo is None and hi is None:
-        return "-"  # a row_count without bounds only publishes its value
-    return f">= {lo}" if lo is not None else f"<= {hi}"
-
-
-def _format(kind: str, value: float) -> str:
-    if kind == "freshness":
-        return duration_text(value)
-    if kind in ("completeness", "validity", "uniqueness"):
-        return f"{value:.4f}"
-    return f"{value:g}" if value != int(value) else str(int(value))
-
-
-def duration_text(seconds: float) -> str:
-    """Format seconds as 2h05m, 7m12s or 42s."""
-    s = int(round(seconds))
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
+    request = runonce.Request(tables, checks, partition, fmt == "json", not no_export,
+                              sample_rows)
+    text, code = runonce.run_once(_load(config_path), request)
+    _say(text)
+    return code
 
 
 # --- validate --------------------------------------------------------------------------------
@@ -268,6 +139,7 @@ def duration_text(seconds: float) -> str:
 def validate(config_path: str | None, show_sql: bool, connect: bool) -> int:
     """Check the config file; optionally print its SQL or check it against the warehouses."""
     from dqmon.inspect import connect_problems, role_warnings, show_sql_text
+    from dqmon.warehouse import open_warehouses
 
     config = _load(config_path)
     warehouses = open_warehouses(config.warehouses)

@@ -120,7 +120,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> Opened:
         found.warehouses.update(warehouses)
         return warehouses
 
-    monkeypatch.setattr("dqmon.cli.open_warehouses", opening)
+    monkeypatch.setattr("dqmon.runonce.open_warehouses", opening)
     return found
 
 

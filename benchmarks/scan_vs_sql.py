@@ -1,6 +1,7 @@
 """Benchmark: dqmon's scan of one table vs the best hand-written SQL for the same results.
 
-Builds `orders` with N rows in a throwaway PostgreSQL database, then times, best of R:
+Builds `orders` with N rows in a throwaway PostgreSQL database (benchmarks/_orders.py, shared
+with benchmarks/peers.py), then times, best of R:
   dqmon        scan_table() for 10 checks (freshness, row_count, 3 completeness, 4 validity,
                uniqueness): one aggregate scan plus one uniqueness query;
   handwritten  the same answers in the best SQL we could write by hand: one FILTER aggregate
@@ -16,11 +17,11 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from _orders import orders_database, sqlalchemy_url
 
 from dqmon.config import parse_config
 from dqmon.scan import scan_table
@@ -28,7 +29,8 @@ from dqmon.warehouse import Warehouse
 
 CHECKS = """
 version: 1
-warehouses: {{main: {{url: "{url}", statement_timeout: 10m}}}}
+# the throwaway database is reached as the admin role, a superuser: allowed explicitly
+warehouses: {{main: {{url: "{url}", statement_timeout: 10m, allow_privileged_role: true}}}}
 tables:
   - name: orders
     checks:
@@ -67,20 +69,6 @@ PER_CHECK = [
     "SELECT count(DISTINCT order_id)::float / count(order_id) FROM orders",
 ]
 
-BUILD = """
-CREATE TABLE orders AS
-SELECT i AS order_id,
-       CASE WHEN i % 1000 = 0 THEN NULL ELSE i % 50000 END AS customer_id,
-       CASE WHEN i % 777 = 0 THEN 'broken' ELSE 'user' || (i % 9000) || '@example.com' END
-           AS email,
-       round((random() * 900)::numeric, 2) AS amount,
-       (ARRAY['pending','paid','shipped','cancelled','refunded'])[1 + i % 5] AS status,
-       now() - (i || ' seconds')::interval AS created_at
-FROM generate_series(1, %(rows)s) AS i;
-ANALYZE orders;
-"""
-
-
 def best_of(repeat: int, fn: Callable[[], Any]) -> float:
     """Return the fastest of `repeat` timed calls, in seconds."""
     times = []
@@ -99,18 +87,8 @@ def main() -> None:
     parser.add_argument("--admin", default="host=127.0.0.1 port=5432 user=postgres dbname=postgres")
     args = parser.parse_args()
 
-    name = f"dqmon_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        host, port, user = admin.info.host, admin.info.port, admin.info.user
-    dsn = f"host={host} port={port} user={user} dbname={name}"
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(BUILD.replace("%(rows)s", str(args.rows)))
-            run(conn, f"postgresql+psycopg://{user}@{host}:{port}/{name}", args)
-    finally:
-        with psycopg.connect(args.admin, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with orders_database(args.admin, args.rows) as conn:
+        run(conn, sqlalchemy_url(conn), args)
 
 
 def run(conn: psycopg.Connection[Any], url: str, args: argparse.Namespace) -> None:

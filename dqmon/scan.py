@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -100,26 +102,49 @@ def _status(spec: CheckSpec, value: float | None, error: str | None) -> Status:
 
 def scan_table(table: TableSpec, warehouse: Warehouse, *,
                only: Sequence[CheckSpec] | None = None, slice_: Slice | None = None,
-               clock: Clock = time.time,
-               observer: ScanObserver | None = None) -> list[CheckResult]:
-    """Run `table`'s checks (or `only` those) and return one result per check; never raises."""
+               clock: Clock = time.time, observer: ScanObserver | None = None,
+               statements: int = 1) -> list[CheckResult]:
+    """Run `table`'s checks (or `only` those) and return one result per check; never raises.
+
+    The table's statements (its one aggregate scan, the catalog look, each own-query check)
+    run `statements` at a time, each on its own connection (run-once gives a lone table the
+    warehouse's spare connections: issue 11).
+    """
     specs = list(table.checks if only is None else only)
     scope = _try_scope(table, warehouse, slice_, clock)
     with (observer or NullObserver()).scan(table, warehouse, _label_of(scope)) as recorder:
         run = _Run(table, warehouse, scope, recorder, clock)
         if isinstance(scope, Exception):
             recorder.error(_error_message(scope))  # once, though every scoped check reports it
-        aggregates = [s for s in specs if s.scanned]
-        if aggregates:
-            _run_aggregates(run, aggregates)
-        metadata = [s for s in specs if s.metadata]
-        if metadata:
-            _run_metadata(run, metadata)
-        for spec in specs:
-            if not spec.scanned and not spec.metadata:
-                _run_checks(run, [spec], _single_value)
+        _run_all(_statements(run, specs), statements)
     order = {id(s): i for i, s in enumerate(specs)}
     return sorted(run.results, key=lambda r: order[id(r.spec)])
+
+
+def _statements(run: _Run, specs: list[CheckSpec]) -> list[Callable[[], None]]:
+    """Return one task per statement of the scan, the aggregate scan first."""
+    aggregates = [s for s in specs if s.scanned]
+    metadata = [s for s in specs if s.metadata]
+    tasks: list[Callable[[], None]] = []
+    if aggregates:
+        tasks.append(lambda: _run_aggregates(run, aggregates))
+    if metadata:
+        tasks.append(lambda: _run_metadata(run, metadata))
+    tasks += [functools.partial(_run_checks, run, [spec], _single_value)
+              for spec in specs if not spec.scanned and not spec.metadata]
+    return tasks
+
+
+def _run_all(tasks: list[Callable[[], None]], parallel: int) -> None:
+    """Run the tasks (which never raise), `parallel` at a time, inside this span's context."""
+    if parallel <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            task()
+        return
+    with ThreadPoolExecutor(max_workers=min(parallel, len(tasks)),
+                            thread_name_prefix="dqmon-statement") as pool:
+        for future in [pool.submit(contextvars.copy_context().run, task) for task in tasks]:
+            future.result()
 
 
 def make_scope(table: TableSpec, warehouse: Warehouse, slice_: Slice | None,
@@ -344,15 +369,20 @@ Plan = Sequence[tuple[TableSpec, Sequence[CheckSpec], Slice | None]]
 def scan_plan(plan: Plan, warehouses: Mapping[str, Warehouse], *,
               observer: ScanObserver | None = None, clock: Clock = time.time,
               max_workers: int = 8) -> list[CheckResult]:
-    """Scan several tables at once, at most `max_connections` per warehouse; keep plan order."""
+    """Scan several tables at once, at most `max_connections` per warehouse; keep plan order.
+
+    A warehouse with fewer tables in the plan than connections lends the rest to its tables'
+    statements, which then run side by side (a lone table's uniqueness query beside its scan).
+    """
     limits = {name: threading.BoundedSemaphore(w.settings.max_connections)
               for name, w in warehouses.items()}
+    shares = _statement_shares(plan, warehouses)
 
     def one(item: tuple[TableSpec, Sequence[CheckSpec], Slice | None]) -> list[CheckResult]:
         table, specs, slice_ = item
         with limits[table.warehouse]:
             return scan_table(table, warehouses[table.warehouse], only=specs, slice_=slice_,
-                              clock=clock, observer=observer)
+                              clock=clock, observer=observer, statements=shares[table.warehouse])
 
     if len(plan) <= 1:
         return [r for item in plan for r in one(item)]
@@ -361,3 +391,10 @@ def scan_plan(plan: Plan, warehouses: Mapping[str, Warehouse], *,
         # each task runs in a copy of this context, so its span is a child of the run's span
         futures = [pool.submit(contextvars.copy_context().run, one, item) for item in plan]
         return [r for future in futures for r in future.result()]
+
+
+def _statement_shares(plan: Plan, warehouses: Mapping[str, Warehouse]) -> dict[str, int]:
+    """Return each warehouse's connections per table: max_connections // its tables in plan."""
+    tables = Counter(table.warehouse for table, _, _ in plan)
+    return {name: max(1, w.settings.max_connections // max(1, tables[name]))
+            for name, w in warehouses.items()}

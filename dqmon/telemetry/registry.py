@@ -12,7 +12,8 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from dqmon.config.resolved import CheckSpec
 from dqmon.results import CheckResult
@@ -35,6 +36,9 @@ class Series:
     up: bool
     duration_s: float
     last_run_s: float
+    # What /metrics formatted of this series' labels (exposition.py), handed on to the next
+    # result of the same check and slice: one formatting per check, not per run.
+    text: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     def check_attributes(self) -> dict[str, str]:
         """Return the attributes of the dq.check.* gauges: the value's plus dq.severity."""
@@ -48,9 +52,13 @@ def next_series(previous: Series | None, result: CheckResult) -> Series:
         value = previous.value if kept and previous is not None else None
     else:
         value = result.value if result.value is not None and math.isfinite(result.value) else None
-    return Series(spec=result.spec, attributes=result.attributes(), value=value,
+    attributes = result.attributes()
+    same = previous is not None and previous.spec is result.spec \
+        and previous.attributes == attributes
+    return Series(spec=result.spec, attributes=attributes, value=value,
                   passed=result.status == "pass", up=result.status != "error",
-                  duration_s=result.duration_s, last_run_s=result.started_at_s)
+                  duration_s=result.duration_s, last_run_s=result.started_at_s,
+                  text=previous.text if same and previous is not None else [])
 
 
 Slice = tuple[str | None, str | None]  # (dq.partition, dq.segment)
@@ -108,7 +116,7 @@ class ResultsRegistry:
                     del self._series[key]
                     continue
                 for partition, series in slices.items():
-                    slices[partition] = dataclasses.replace(series, spec=spec)
+                    slices[partition] = dataclasses.replace(series, spec=spec, text=[])
 
     def snapshot(self) -> list[Series]:
         """Return every current series (immutable, safe to read without the lock)."""

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from rows import COLUMNS, ROWS, run_results
 
 from dqmon.config import parse_config
 from dqmon.scan import scan_table
@@ -23,6 +22,7 @@ from dqmon.telemetry import Telemetry
 from dqmon.warehouse import open_warehouses
 
 from helpers import write_config
+from rows import COLUMNS, ROWS, run_results
 
 if TYPE_CHECKING:
     from engines import Engine

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
-from rows import COLUMNS, ROWS, run_results
 from sqlalchemy.engine import make_url
 
 from dqmon.checks import Scope, aggregate_query, statistic_query
 from dqmon.config import parse_config
 
 from helpers import run_cli, write_config
+from rows import COLUMNS, ROWS, run_results
 
 if TYPE_CHECKING:
     from engines import Engine

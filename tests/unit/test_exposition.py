@@ -6,6 +6,7 @@ registry (issue 9). The parity test feeds both the same results and compares eve
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -121,9 +122,9 @@ def test_openmetrics_when_asked(config: Config) -> None:
     assert body.endswith(b"# EOF\n")
 
 
-def test_label_text_is_formatted_once_per_recorded_result(config: Config,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scrapes reuse each series' label text; only a new result formats again."""
+def test_label_text_is_formatted_once_per_check_and_slice(config: Config,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scrapes and later runs of a check reuse its label text; a new slice formats its own."""
     calls: list[str] = []
     real = exposition._labels
     monkeypatch.setattr(exposition, "_labels",
@@ -134,10 +135,13 @@ def test_label_text_is_formatted_once_per_recorded_result(config: Config,
     for _ in range(3):
         telemetry.metrics_text()
     assert len(calls) == len(recorded)
-    telemetry.record(recorded[:1])
+    telemetry.record([dataclasses.replace(r, started_at_s=r.started_at_s + 60) for r in recorded])
     telemetry.metrics_text()
+    assert len(calls) == len(recorded)  # the next run of every check: nothing formatted
+    telemetry.record([dataclasses.replace(recorded[0], partition="2026-12-03")])
+    body = telemetry.metrics_text()[0].decode()
     telemetry.shutdown()
-    assert len(calls) == len(recorded) + 1
+    assert len(calls) == len(recorded) + 1 and 'dq_partition="2026-12-03"' in body
 
 
 @pytest.mark.parametrize(("key", "label"), [("dq.table", "dq_table"),
@@ -160,3 +164,17 @@ def test_metric_names_and_accept_headers() -> None:
     assert wants_openmetrics("application/openmetrics-text; version=1.0.0")
     assert not wants_openmetrics("text/plain;version=0.0.4, */*;q=0.1")
     assert not wants_openmetrics(None)
+
+
+def test_a_reload_that_changes_severity_reformats_the_labels(config: Config) -> None:
+    """retain() with a new spec drops the kept label text: the page shows the new severity."""
+    telemetry = Telemetry(daemon=True, export=False, env={})
+    telemetry.record(results(config))
+    assert 'dq_check="row_count",dq_severity="critical"' in telemetry.metrics_text()[0].decode()
+    warning = parse_config(CONFIG.replace("row_count: {min: 1, max: 100}",
+                                          "row_count: {min: 1, max: 100, severity: warning}"),
+                           env={})
+    telemetry.retain([c for t in warning.tables for c in t.checks])
+    body = telemetry.metrics_text()[0].decode()
+    telemetry.shutdown()
+    assert 'dq_check="row_count",dq_severity="warning"' in body

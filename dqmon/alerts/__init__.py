@@ -2,7 +2,7 @@
 
 Two forms cover the same checks with the same alert names, labels and annotations:
 `per_check` copies each threshold into its own rule (one group per table, ~9 rules a
-table); `generic` reads dqmon's own verdict and bounds from the metrics in a constant 13
+table); `generic` reads dqmon's own verdict and bounds from the metrics in a constant 15
 rules. `build_rules` picks per-check up to GENERIC_ABOVE_CHECKS checks, generic beyond, and
 generic for a file that discovers tables (only known at run time, so no rule can name them).
 """

@@ -29,8 +29,13 @@ CHECK_THRESHOLD = prom_name(CHECK_METRICS["threshold"])
 # Prometheus names of the value gauges, per check kind.
 VALUE_METRICS = {kind: prom_name(name) for kind, name in METRICS.items()}
 
-# The labels that identify one check's series; everything else is aggregated away.
-IDENTITY = ("dq_warehouse", "dq_table", "dq_check", "dq_column", "dq_rule", "dq_partition")
+# The labels that identify one check's series; everything else is aggregated away. A series
+# without one of them (most have no dq_stat, dq_partition or dq_segment) has it as "", so one
+# list serves every kind; dq_segment keeps each segment's series apart (SPEC 8, "Segments").
+IDENTITY = ("dq_warehouse", "dq_table", "dq_check", "dq_column", "dq_rule", "dq_stat",
+            "dq_partition", "dq_segment")
+# One check of one slice, its segments and its whole-table series together.
+WHOLE_CHECK = tuple(label for label in IDENTITY if label != "dq_segment")
 
 ALERT_NAMES = {
     "freshness": "DQFreshness",
@@ -42,6 +47,8 @@ ALERT_NAMES = {
     "custom": "DQCustomCheck",
     "volume": "DQVolume",  # metadata monitors (SPEC section 9)
     "schema_change": "DQSchemaChange",
+    "statistic": "DQStatistic",  # SPEC 8
+    "reference": "DQReference",
 }
 
 # How $value reads in an annotation, per check kind (Go template pipelines).
@@ -55,10 +62,24 @@ VALUE_TEXT = {
     "custom": "{{ $value }}",
     "volume": "{{ $value | humanize }}",
     "schema_change": "{{ $value }}",
+    "statistic": '{{ $value | printf "%.6g" }}',
+    "reference": '{{ $value | printf "%.4f" }}',
 }
 
-# Where a check's table reads in a description: its name, and its partition slice if any.
-WHERE_TEXT = "{{ $labels.dq_table }}{{ with $labels.dq_partition }} (partition {{ . }}){{ end }}"
+# How a kind reads in a description, where its name alone says too little.
+KIND_TEXT = {"statistic": "statistic {{ $labels.dq_stat }}"}
+
+SEGMENT_TEXT = "{{ with $labels.dq_segment }} (segment {{ . }}){{ end }}"
+# Which check an alert is about, in a summary: table.check, and its segment if any.
+SUBJECT_TEXT = "{{ $labels.dq_table }}.{{ $labels.dq_check }}" + SEGMENT_TEXT
+# Where a check's table reads in a description: its name, its partition slice and segment.
+WHERE_TEXT = ("{{ $labels.dq_table }}{{ with $labels.dq_partition }} (partition {{ . }}){{ end }}"
+              + SEGMENT_TEXT)
+
+
+def kind_text(kind: str) -> str:
+    """Return how a check kind reads in a description (`statistic avg`, `freshness`)."""
+    return KIND_TEXT.get(kind, kind)
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,17 @@ class RuleOptions:
     # Generic rules only: how long DQMonitorStale keeps firing for a table whose series have
     # vanished (pushes stopped, a shard died) before it is taken for removed (docs/alerting.md).
     stale_hold_s: float = 3600.0
+    # DQAnomaly (SPEC 10, issue 12; docs/alerting.md, "Learned baselines"). `for:` two
+    # evaluations at Prometheus's default 1m evaluation interval.
+    anomaly_for_s: float = 60.0
+    anomaly_step_s: float = 300.0  # the baseline samples the value every step (a subquery)
+    anomaly_slot_s: float = 3600.0  # seasonal: the span around the same time of day or week
+    # A baseline without seasonality ends this long before now, so that the value being
+    # judged does not widen its own band in its first hour.
+    anomaly_gap_s: float = 3600.0
+    # The band is never narrower than this share of |mean|: a value flat for weeks (stddev 0)
+    # would otherwise make any change, however small, an infinite z-score.
+    anomaly_min_spread: float = 0.01
 
 
 def quote(value: str) -> str:

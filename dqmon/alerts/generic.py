@@ -8,7 +8,8 @@ series' `dq_severity`. Alerts keep the per-check names and label sets (`severity
 dq.* identity labels), so switching forms does not change routing or alert identities.
 
 Like the per-check rules, every selector goes through `last_over_time(...[window])` (pushed
-OTLP samples have no staleness markers) and aggregates by identity labels only. The metrics
+OTLP samples have no staleness markers) and aggregates by identity labels only, `dq_segment`
+included, so a segmented check alerts per failing segment (SPEC 8). The metrics
 do not say a check's schedule, so one window serves every check: 3 periods of the slowest
 table in the file (docs/alerting.md, "The generic form").
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dqmon.alerts.anomaly import baseline_group, watches
+from dqmon.alerts.anomaly import generic_rule as generic_anomaly_rule
 from dqmon.alerts.common import (
     ALERT_NAMES,
     CHECK_LAST_RUN,
@@ -25,13 +28,16 @@ from dqmon.alerts.common import (
     CHECK_THRESHOLD,
     CHECK_UP,
     IDENTITY,
+    SUBJECT_TEXT,
     VALUE_METRICS,
     VALUE_TEXT,
     WHERE_TEXT,
+    WHOLE_CHECK,
     RuleOptions,
     by,
     duration,
     indent,
+    kind_text,
     number,
     quote,
     selector,
@@ -47,7 +53,7 @@ NOT_CRITICAL = '{dq_severity!="critical"}'
 # Which way a kind's value is aggregated across instances: towards its usual bound.
 _WORST = {"freshness": "max", "row_count": "min", "completeness": "min", "validity": "min",
           "uniqueness": "min", "schema": "max", "custom": "max", "volume": "min",
-          "schema_change": "max"}
+          "schema_change": "max", "statistic": "max", "reference": "min"}
 
 # volume shares dq_row_count with row_count; dq_source tells them apart (SPEC section 9).
 _SERIES = {"row_count": '{dq_source!="metadata"}', "volume": '{dq_source="metadata"}'}
@@ -120,8 +126,12 @@ def failing(window: str) -> str:
 
 
 def not_erroring(window: str) -> str:
-    """Return the `unless` clause that leaves erroring checks to DQCheckError."""
-    return f"unless on ({by(IDENTITY)})\n  {last(CHECK_UP, window)} == 0"
+    """Return the `unless` clause that leaves erroring checks to DQCheckError.
+
+    Matched without `dq_segment`: a scan that errors reports no segments, whose series keep
+    their last verdict; the whole check's `dq_check_up == 0` silences them too.
+    """
+    return f"unless on ({by(WHOLE_CHECK)})\n  {last(CHECK_UP, window)} == 0"
 
 
 def kind_expr(kind: str, window: str) -> str:
@@ -226,11 +236,10 @@ def kind_rule(kind: str, window: str, options: RuleOptions) -> dict[str, Any]:
         "expr": kind_expr(kind, window),
         "for": duration(options.for_s),
         "annotations": {
-            "summary": (f"{{{{ $labels.dq_table }}}}.{{{{ $labels.dq_check }}}} failed: "
-                        f"{value} breaks {bounds}"),
-            "description": (f"Check {{{{ $labels.dq_check }}}} ({kind}) on table {WHERE_TEXT} "
-                            f"measured {value} ({VALUE_METRICS[kind]}); the threshold in "
-                            f"checks.yaml is {bounds}."),
+            "summary": f"{SUBJECT_TEXT} failed: {value} breaks {bounds}",
+            "description": (f"Check {{{{ $labels.dq_check }}}} ({kind_text(kind)}) on table "
+                            f"{WHERE_TEXT} measured {value} ({VALUE_METRICS[kind]}); the "
+                            f"threshold in checks.yaml is {bounds}."),
         },
     }
 
@@ -243,8 +252,7 @@ def valueless_rule(window: str, options: RuleOptions) -> dict[str, Any]:
         "expr": valueless_expr(window),
         "for": duration(options.for_s),
         "annotations": {
-            "summary": ("{{ $labels.dq_table }}.{{ $labels.dq_check }} failed without a value "
-                        f"(threshold {bounds})"),
+            "summary": f"{SUBJECT_TEXT} failed without a value (threshold {bounds})",
             "description": ("Check {{ $labels.dq_check }} on table "
                             f"{WHERE_TEXT} failed (dq_check_passed == 0) and published no value "
                             f"for {window} (an empty scope's freshness is +Inf, which "
@@ -304,9 +312,14 @@ def anomaly_rule(config: Config, options: RuleOptions) -> dict[str, Any]:
 
 
 def build_generic_rules(config: Config, options: RuleOptions) -> dict[str, Any]:
-    """Return the generic rule file for `config`: one group of a fixed 13 rules."""
+    """Return the generic rule file for `config`: one group of a fixed 15 rules."""
     window = duration(generic_window_s(config, options))
     rules = [kind_rule(kind, window, options) for kind in ALERT_NAMES]
     rules += [valueless_rule(window, options), error_rule(window, options),
               stale_rule(config, options), anomaly_rule(config, options)]
-    return {"groups": [{"name": GROUP, "rules": rules}]}
+    found = watches(table_shapes(config), discovered=len(config.discover))
+    baselines = baseline_group(found, window, options)
+    if baselines is None:
+        return {"groups": [{"name": GROUP, "rules": rules}]}
+    rules.append(generic_anomaly_rule(found, window, options))
+    return {"groups": [baselines, {"name": GROUP, "rules": rules}]}

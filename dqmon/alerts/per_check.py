@@ -4,23 +4,28 @@ from the file, selectors naming the table and the check.
 Every expression reads its gauge through `last_over_time(...[window])`, because samples
 pushed by `run-once` over OTLP get no staleness marker and arrive only once a schedule
 period; and aggregates `by` the dq.* identity labels only, so `instance`, `job`,
-`otel_scope_*` and any target labels (a pod name) never split or duplicate an alert.
+`otel_scope_*` and any target labels (a pod name) never split or duplicate an alert. The
+identity includes `dq_segment`, so a segmented table's check alerts once per failing segment
+and once for the whole table (SPEC 8, "Segments").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dqmon.alerts.anomaly import baseline_group, per_check_rule, watches
 from dqmon.alerts.common import (
     ALERT_NAMES,
     CHECK_LAST_RUN,
     CHECK_UP,
     IDENTITY,
+    SUBJECT_TEXT,
     VALUE_TEXT,
     WHERE_TEXT,
     RuleOptions,
     duration,
     indent,
+    kind_text,
     number,
     prom_name,
     selector,
@@ -74,11 +79,10 @@ def check_rule(check: CheckSpec, table: TableSpec, options: RuleOptions) -> dict
         "labels": {"severity": check.severity, "dq_table": template_literal(table.name),
                    "dq_check": template_literal(check.name)},
         "annotations": {
-            "summary": (f"{{{{ $labels.dq_table }}}}.{{{{ $labels.dq_check }}}} failed: "
-                        f"{value} breaks {bounds}"),
-            "description": (f"Check {{{{ $labels.dq_check }}}} ({check.kind}) on table "
-                            f"{WHERE_TEXT} measured {value} ({prom_name(check.metric)}); the "
-                            f"threshold in checks.yaml is {bounds}."),
+            "summary": f"{SUBJECT_TEXT} failed: {value} breaks {bounds}",
+            "description": (f"Check {{{{ $labels.dq_check }}}} ({kind_text(check.kind)}) on "
+                            f"table {WHERE_TEXT} measured {value} ({prom_name(check.metric)}); "
+                            f"the threshold in checks.yaml is {bounds}."),
         },
     }
 
@@ -88,8 +92,8 @@ def check_rule(check: CheckSpec, table: TableSpec, options: RuleOptions) -> dict
 def error_annotations(options: RuleOptions) -> dict[str, str]:
     """Return the summary and description of DQCheckError (shared with the generic rules)."""
     return {
-        "summary": "{{ $labels.dq_table }}.{{ $labels.dq_check }} cannot run",
-        "description": ("Check {{ $labels.dq_check }} on table {{ $labels.dq_table }} has "
+        "summary": f"{SUBJECT_TEXT} cannot run",
+        "description": (f"Check {{{{ $labels.dq_check }}}} on table {WHERE_TEXT} has "
                         "errored or timed out (dq_check_up == 0) for "
                         f"{duration(options.error_for_s)}; its value gauge shows the last "
                         "value it measured. See dqmon's logs for the error."),
@@ -185,9 +189,16 @@ def table_group(table: TableSpec, options: RuleOptions) -> dict[str, Any]:
     rules = [rule for check in table.checks if (rule := check_rule(check, table, options))]
     rules += [error_rule(table, options), stale_rule(table, options)]
     rules += [anomaly_rule(check, table, options) for check in _anomaly_checks(table)]
+    lookback = duration(window_s(table, options))
+    rules += [per_check_rule(watch, lookback, options) for watch in watches([table])]
     return {"name": f"dqmon.{table.name}", "rules": rules}
 
 
 def build_per_check_rules(config: Config, options: RuleOptions) -> dict[str, Any]:
-    """Return the per-check rule file for `config`: one group per table."""
-    return {"groups": [table_group(table, options) for table in config.tables]}
+    """Return the per-check rule file for `config`: the shared baselines (SPEC 10), if any
+    check is watched, then one group per table."""
+    lookback = duration(max((window_s(t, options) for t in config.tables),
+                            default=options.min_window_s))
+    baselines = baseline_group(watches(list(config.tables)), lookback, options)
+    groups = [table_group(table, options) for table in config.tables]
+    return {"groups": [baselines, *groups] if baselines else groups}

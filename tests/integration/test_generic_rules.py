@@ -21,6 +21,7 @@ from conftest import need_service
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 GENERIC = DEPLOY / "rules" / "dqmon-generic-rules.yml"
+KINDS = DEPLOY / "rules" / "tests" / "kinds" / "checks.yaml"  # SPEC 8's kinds, segmented
 PROMTOOL = Path("/usr/bin/promtool")
 
 # Names that need escaping in PromQL strings, YAML and Go templates alike; the generic
@@ -60,11 +61,11 @@ def series(metric: str, labels: dict[str, str], values: str) -> dict[str, str]:
 
 
 def check_series(metric: str, check: dict[str, str], value: float,
-                 bounds: dict[str, float]) -> list[dict[str, str]]:
-    """Return what dqmon exports for one failing critical check, from one instance."""
+                 bounds: dict[str, float], passed: int = 0) -> list[dict[str, str]]:
+    """Return what dqmon exports for one critical check (failing unless `passed`)."""
     status = {**check, "dq_severity": "critical", "instance": "dqmon:9464"}
     return [series(metric, {**check, "instance": "dqmon:9464"}, f"{value}x10"),
-            series("dq_check_passed", status, "0x10"),
+            series("dq_check_passed", status, f"{passed}x10"),
             series("dq_check_up", status, "1x10"),
             *[series("dq_check_threshold", {**status, "dq_bound": b}, f"{v}x10")
               for b, v in bounds.items()]]
@@ -98,19 +99,21 @@ def test_committed_generic_file_is_what_the_command_writes(
 @pytest.mark.prometheus
 @pytest.mark.parametrize("copies", [1, 2000], ids=["deploy", "deploy-x2000"])
 def test_generic_rules_pass_promtool_check_at_any_size(tmp_path: Path, copies: int) -> None:
-    """`promtool check rules` finds the same 13 rules for 3 tables and for 6,000."""
+    """`promtool check rules` finds the same 15 rules for 3 tables and for 6,000."""
     config = scaled(load_config(DEPLOY / "checks.yaml", env={}), copies)
     rules = write(tmp_path / "rules.yml", render_rules(config, form="generic"))
     result = promtool("check", "rules", rules)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 13 rules found" in result.stdout
+    assert "SUCCESS: 15 rules found" in result.stdout
 
 
 @pytest.mark.prometheus
 def test_committed_generic_rule_unit_tests_pass() -> None:
-    """deploy/rules/tests/generic-*.yml (failing, erroring, stale, bounds, severity) pass."""
+    """deploy/rules/tests/generic-*.yml (failing, erroring, stale, bounds, severity, statistic,
+    reference, segments) pass."""
     tests = sorted((DEPLOY / "rules" / "tests").glob("generic-*.yml"))
-    assert [t.name for t in tests] == ["generic-check-alerts.yml", "generic-monitor-alerts.yml",
+    assert [t.name for t in tests] == ["generic-check-alerts.yml", "generic-kinds-alerts.yml",
+                                       "generic-monitor-alerts.yml",
                                        "generic-row-count-anomaly.yml"]
     result = promtool("test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -130,6 +133,31 @@ def test_both_forms_raise_the_same_alert(tmp_path: Path, form: str) -> None:
                        "the threshold in checks.yaml is min 1000."}}]
     inputs = check_series("dq_row_count", check, 200, {"min": 1000})
     test = write(tmp_path / "test.yml", unit_test("rules.yml", inputs, "DQRowCount", expected))
+    result = promtool("test", "rules", test)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("form", ["per-check", "generic"])
+def test_both_forms_raise_the_same_segment_alert(tmp_path: Path, form: str) -> None:
+    """A statistic failing in one segment only: both forms fire one alert for that segment,
+    with dq_stat and dq_segment, and equal text."""
+    config = load_config(KINDS, env={})
+    write(tmp_path / "rules.yml", render_rules(config, RuleOptions(for_s=60), form=form))
+    check = {"dq_warehouse": "shop", "dq_table": "orders", "dq_check": "avg_amount",
+             "dq_column": "amount", "dq_stat": "avg"}
+    bounds = {"min": 10.0, "max": 500.0}
+    inputs = [*check_series("dq_statistic_value", check, 120, bounds, passed=1),
+              *check_series("dq_statistic_value", {**check, "dq_segment": "DE"}, 750, bounds),
+              *check_series("dq_statistic_value", {**check, "dq_segment": "FR"}, 80, bounds,
+                            passed=1)]
+    expected = [{"exp_labels": {"severity": "critical", **check, "dq_segment": "DE"},
+                 "exp_annotations": {
+        "summary": "orders.avg_amount (segment DE) failed: 750 breaks min 10 and max 500",
+        "description": "Check avg_amount (statistic avg) on table orders (segment DE) measured "
+                       "750 (dq_statistic_value); the threshold in checks.yaml is min 10 and "
+                       "max 500."}}]
+    test = write(tmp_path / "test.yml", unit_test("rules.yml", inputs, "DQStatistic", expected))
     result = promtool("test", "rules", test)
     assert result.returncode == 0, result.stdout + result.stderr
 

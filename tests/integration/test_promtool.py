@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from dqmon.alerts import RuleOptions, dump_yaml, render_rules
+from dqmon.cli import main
 from dqmon.config import Config, load_config, parse_config
 from dqmon.dashboard import build_dashboard
 
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.prometheus
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PROMTOOL = Path("/usr/bin/promtool")
+# SPEC 8's check kinds and a segmented table, with the rule file generated from it.
+KINDS = DEPLOY / "rules" / "tests" / "kinds"
 
 # Names that need escaping in PromQL strings, YAML and Go templates alike.
 TRICKY = """
@@ -48,10 +51,10 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("source", [ROOT / "checks.yaml", DEPLOY / "checks.yaml"],
-                         ids=["repo", "deploy"])
+@pytest.mark.parametrize("source", [ROOT / "checks.yaml", DEPLOY / "checks.yaml",
+                                    KINDS / "checks.yaml"], ids=["repo", "deploy", "kinds"])
 def test_generated_rules_pass_promtool_check(tmp_path: Path, source: Path) -> None:
-    """`promtool check rules` accepts the rules of the repo's and deploy/'s checks.yaml."""
+    """`promtool check rules` accepts the rules of the repo's, deploy/'s and the kinds' file."""
     config = load_config(source, env={})
     rules = write(tmp_path / "rules.yml", render_rules(config))
     result = promtool("check", "rules", rules)
@@ -60,10 +63,21 @@ def test_generated_rules_pass_promtool_check(tmp_path: Path, source: Path) -> No
     assert f"SUCCESS: {count} rules found" in result.stdout
 
 
+def test_committed_kinds_rules_are_what_the_command_writes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """deploy/rules/tests/kinds/dqmon-rules.yml is `dqmon rules` of the checks.yaml beside it."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["rules", "--config", str(KINDS / "checks.yaml")])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == (KINDS / "dqmon-rules.yml").read_text(encoding="utf-8")
+
+
 def test_committed_rule_unit_tests_pass() -> None:
-    """deploy/rules/tests/*.yml (fire, resolve, stale monitor, row-count anomaly) all pass."""
+    """deploy/rules/tests/*.yml (fire, resolve, stale monitor, row-count anomaly, statistic,
+    reference, max_ratio, segments) all pass."""
     tests = sorted((DEPLOY / "rules" / "tests").glob("*.yml"))
-    per_check = ["check-alerts.yml", "monitor-alerts.yml", "row-count-anomaly.yml"]
+    per_check = ["check-alerts.yml", "monitor-alerts.yml", "row-count-anomaly.yml",
+                 "kinds-alerts.yml"]
     assert [t.name for t in tests] == sorted([*per_check, *(f"generic-{n}" for n in per_check)])
     result = promtool("test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -96,14 +110,17 @@ def test_names_that_need_escaping_still_fire(tmp_path: Path) -> None:
 def dashboard_as_rules(config: Config) -> str:
     """Wrap every dashboard query in a recording rule, Grafana's variables filled in."""
     exprs = [t["expr"] for p in build_dashboard(config)["panels"] for t in p.get("targets", [])]
-    rules = [{"record": f"dashboard:query_{i}", "expr": e.replace("$dq_table", ".*")}
+    rules = [{"record": f"dashboard:query_{i}",
+              "expr": e.replace("$dq_table", ".*").replace("$dq_segment", ".*")}
              for i, e in enumerate(exprs)]
     return dump_yaml({"groups": [{"name": "dashboard", "rules": rules}]})
 
 
-def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
-    """Every panel query of deploy/'s dashboard parses as PromQL (promtool's parser)."""
-    config = load_config(DEPLOY / "checks.yaml", env={})
+@pytest.mark.parametrize("source", [DEPLOY / "checks.yaml", KINDS / "checks.yaml"],
+                         ids=["deploy", "kinds-with-segments"])
+def test_dashboard_queries_are_valid_promql(tmp_path: Path, source: Path) -> None:
+    """Every panel query of deploy/'s and of a segmented dashboard parses as PromQL."""
+    config = load_config(source, env={})
     rules = write(tmp_path / "dashboard.yml", dashboard_as_rules(config))
     result = promtool("check", "rules", rules)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -53,7 +53,8 @@ tables:
       - row_count: {min: 1}
 """
 
-IDENTITY = "dq_warehouse, dq_table, dq_check, dq_column, dq_rule, dq_partition"
+IDENTITY = ("dq_warehouse, dq_table, dq_check, dq_column, dq_rule, dq_stat, dq_partition, "
+            "dq_segment")
 
 
 def config(text: str = CONFIG) -> Config:
@@ -182,7 +183,7 @@ def test_check_error_alert_takes_severity_from_the_series() -> None:
 def test_row_count_anomaly_compares_with_the_seven_day_average() -> None:
     """DQRowCountAnomaly: |latest / 7d average - 1| > 0.3, partitions folded together."""
     r = rule(config(), "hourly", "DQRowCountAnomaly")
-    by = "dq_warehouse, dq_table, dq_check, dq_column, dq_rule"
+    by = "dq_warehouse, dq_table, dq_check, dq_column, dq_rule, dq_stat, dq_segment"
     assert f"avg by ({by}) (\n" in r["expr"]
     assert 'avg_over_time(dq_row_count{dq_table="hourly",dq_check="row_count"}[7d])' in r["expr"]
     assert r["expr"].startswith("abs(\n") and r["expr"].endswith("\n) > 0.3")

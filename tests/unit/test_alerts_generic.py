@@ -49,9 +49,12 @@ tables:
       - row_count: {min: 1}
 """
 
-IDENTITY = "dq_warehouse, dq_table, dq_check, dq_column, dq_rule, dq_partition"
+IDENTITY = ("dq_warehouse, dq_table, dq_check, dq_column, dq_rule, dq_stat, dq_partition, "
+            "dq_segment")
+WHOLE_CHECK = "dq_warehouse, dq_table, dq_check, dq_column, dq_rule, dq_stat, dq_partition"
 KIND_ALERTS = ["DQFreshness", "DQRowCount", "DQCompleteness", "DQValidity", "DQUniqueness",
-               "DQSchemaMismatch", "DQCustomCheck", "DQVolume", "DQSchemaChange"]
+               "DQSchemaMismatch", "DQCustomCheck", "DQVolume", "DQSchemaChange", "DQStatistic",
+               "DQReference"]
 
 
 def config(text: str = CONFIG) -> Config:
@@ -90,10 +93,10 @@ def rule(cfg: Config, alert: str) -> dict[str, Any]:
 
 
 def test_the_rule_count_is_constant_and_alert_names_match_the_per_check_form() -> None:
-    """13 rules, whatever the number of tables, named as the per-check alerts (+ DQCheckFailed)."""
+    """15 rules, whatever the number of tables, named as the per-check alerts (+ DQCheckFailed)."""
     assert [r["alert"] for r in rules(config())] == [
         *KIND_ALERTS, "DQCheckFailed", "DQCheckError", "DQMonitorStale", "DQRowCountAnomaly"]
-    assert len(rules(scaled(config(), 2000))) == 13
+    assert len(rules(scaled(config(), 2000))) == 15
 
 
 def test_every_check_kind_has_an_alert_name_and_a_value_format() -> None:
@@ -136,12 +139,13 @@ def test_a_kind_alert_joins_the_value_to_failing_checks_that_did_run() -> None:
     assert f'\n  or on ({IDENTITY})\n' in expr
     assert 'last_over_time(dq_check_passed{dq_severity!="critical"}[30m]) == 0' in expr
     assert '"severity", "$1", "dq_severity", "(.*)"' in expr
-    assert expr.endswith(f"unless on ({IDENTITY})\n  last_over_time(dq_check_up[30m]) == 0")
+    assert expr.endswith(f"unless on ({WHOLE_CHECK})\n  last_over_time(dq_check_up[30m]) == 0")
 
 
 @pytest.mark.parametrize(("alert", "head"), [
     ("DQFreshness", "max by"), ("DQRowCount", "min by"), ("DQCompleteness", "min by"),
-    ("DQSchemaMismatch", "max by"), ("DQCustomCheck", "max by")])
+    ("DQSchemaMismatch", "max by"), ("DQCustomCheck", "max by"), ("DQStatistic", "max by"),
+    ("DQReference", "min by")])
 def test_values_from_several_instances_show_the_worst(alert: str, head: str) -> None:
     """Upper-bounded kinds show the highest value, lower-bounded ones the lowest."""
     assert rule(config(), alert)["expr"].startswith(head)
@@ -167,7 +171,8 @@ def test_severity_comes_from_the_series_not_from_the_file() -> None:
 def test_annotations_read_the_live_bounds_from_dq_check_threshold() -> None:
     """The summary queries dq_check_threshold by warehouse, table and check, quoted with %q."""
     summary = rule(config(), "DQFreshness")["annotations"]["summary"]
-    assert summary.startswith("{{ $labels.dq_table }}.{{ $labels.dq_check }} failed: "
+    assert summary.startswith("{{ $labels.dq_table }}.{{ $labels.dq_check }}"
+                              "{{ with $labels.dq_segment }} (segment {{ . }}){{ end }} failed: "
                               "{{ $value | humanizeDuration }} breaks {{ $bounds := printf `")
     assert ("dq_check_threshold{dq_warehouse=%q,dq_table=%q,dq_check=%q}[30m]" in summary)
     assert "$labels.dq_warehouse $labels.dq_table $labels.dq_check | query }}" in summary
@@ -315,3 +320,29 @@ tables:
         found["DQVolume"]
     assert found["DQVolume"].endswith(") < 1")
     assert found["DQSchemaChange"].endswith(") > 0")
+
+
+def test_statistic_and_reference_kinds_alert_on_their_value_gauges() -> None:
+    """DQStatistic reads dq_statistic_value and names its dq_stat; DQReference reads the ratio."""
+    statistic = rule(config(), "DQStatistic")
+    assert statistic["expr"].startswith(
+        f"max by ({IDENTITY}) (\n  last_over_time(dq_statistic_value[30m])\n)")
+    assert "Check {{ $labels.dq_check }} (statistic {{ $labels.dq_stat }}) on table" in \
+        statistic["annotations"]["description"]
+    assert '{{ $value | printf "%.6g" }}' in statistic["annotations"]["summary"]
+    reference = rule(config(), "DQReference")
+    assert "last_over_time(dq_reference_ratio[30m])" in reference["expr"]
+    assert "(dq_reference_ratio); the threshold" in reference["annotations"]["description"]
+    for metric in ("dq_statistic_value", "dq_reference_ratio"):
+        assert f"last_over_time({metric}[30m])" in rule(config(), "DQCheckFailed")["expr"]
+
+
+def test_segments_stay_apart_but_an_erroring_check_silences_them() -> None:
+    """Joins keep dq_segment (one alert per segment); the `unless` on dq_check_up == 0 matches
+    without it, since an errored scan reports no segments and theirs keep the last verdict."""
+    expr = rule(config(), "DQValidity")["expr"]
+    assert f"* on ({IDENTITY}) group_left (severity)" in expr
+    assert f"group by ({IDENTITY}, dq_severity) (" in expr
+    assert f"unless on ({WHOLE_CHECK})\n" in expr
+    assert "{{ with $labels.dq_segment }} (segment {{ . }}){{ end }}" in \
+        rule(config(), "DQValidity")["annotations"]["description"]

@@ -14,10 +14,10 @@ SPEC_METRICS = {
     "dq_freshness_seconds", "dq_row_count", "dq_completeness_ratio", "dq_validity_ratio",
     "dq_uniqueness_ratio", "dq_schema_mismatches", "dq_custom_value", "dq_check_passed",
     "dq_check_up", "dq_check_duration_seconds", "dq_check_last_run_timestamp_seconds",
-    "dq_check_threshold",
+    "dq_check_threshold", "dq_statistic_value", "dq_reference_ratio",
 }
 SPEC_LABELS = {"dq_warehouse", "dq_table", "dq_check", "dq_column", "dq_rule", "dq_partition",
-               "dq_severity", "dq_bound"}
+               "dq_severity", "dq_bound", "dq_stat", "dq_segment"}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "and", "or", "unless", "group_left",
                 "group_right", "bool", "offset"}
 
@@ -86,10 +86,12 @@ def test_every_label_a_panel_uses_is_a_spec_label() -> None:
 
 
 def test_the_dashboard_covers_what_the_issue_asks() -> None:
-    """Status, freshness, the three ratios, row counts, errors and durations each have a panel."""
+    """Status, freshness, the ratios, row counts, statistics, references, errors and durations
+    each have a panel."""
     titles = [p["title"] for p in panels()]
     for title in ("Check status per table", "Freshness", "Completeness", "Validity",
-                  "Uniqueness", "Row count", "Check errors", "Check duration"):
+                  "Uniqueness", "Row count", "Statistics", "Reference integrity", "Check errors",
+                  "Check duration"):
         assert title in titles
     used = set().union(*(metric_names(e) for e in exprs()))
     assert used == SPEC_METRICS

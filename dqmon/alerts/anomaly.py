@@ -1,0 +1,295 @@
+"""Learned baselines (SPEC 10, issue 12): recording rules for the mean and standard deviation
+of watched values, and the `DQAnomaly` alert on a value outside mean ± sensitivity × stddev.
+
+The baseline is shared per metric: one `mean` and one `stddev` recording rule per value gauge
+and (window, seasonality) in use, whatever the number of checks, over the watched checks'
+series only (label matchers on `dq_table` and `dq_check`, so unwatched series are never read).
+Each rule samples the value through a subquery every `anomaly_step_s`, aggregated by identity
+first, so a restart (new `instance`), a new partition slice or a sparse OTLP push still make
+one series per check. A seasonal baseline pools the spans around the same time of day or week
+in each earlier period (`offset`); its variance is the pooled one (law of total variance).
+Alerts are per check in the per-check form and one rule per settings in the generic form.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from dqmon.alerts.common import (
+    CHECK_UP,
+    IDENTITY,
+    SUBJECT_TEXT,
+    WHERE_TEXT,
+    RuleOptions,
+    by,
+    duration,
+    indent,
+    number,
+    prom_name,
+    quote,
+    template_literal,
+)
+from dqmon.config import CheckSpec, TableSpec
+from dqmon.config.models import SEASON_S, Anomaly
+
+# One check's value across partition slices: a slice is not a check of its own here.
+ANOMALY_ID = tuple(label for label in IDENTITY if label != "dq_partition")
+BASELINE_GROUP = "dqmon.anomaly.baselines"
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One anomaly-watched check and its table (`discovered`: a discover block's stand-in)."""
+
+    check: CheckSpec
+    table: TableSpec
+    discovered: bool = False
+
+    @property
+    def anomaly(self) -> Anomaly:
+        """Return the check's settings."""
+        assert self.check.anomaly is not None
+        return self.check.anomaly
+
+    @property
+    def metric(self) -> str:
+        """Return the Prometheus name of the watched value gauge."""
+        return prom_name(self.check.metric)
+
+    @property
+    def baseline(self) -> Baseline:
+        """Return the shared baseline this check reads."""
+        return Baseline(self.metric, self.anomaly.window, self.anomaly.seasonality)
+
+
+@dataclass(frozen=True, order=True)
+class Baseline:
+    """One value gauge's baseline over one window and seasonality: two recorded series."""
+
+    metric: str
+    window_s: float
+    seasonality: str
+
+    def name(self, stat: str) -> str:
+        """Return the recorded series' name, e.g. `dq:dq_row_count:mean_14d_weekly`."""
+        season = "" if self.seasonality == "none" else f"_{self.seasonality}"
+        return f"dq:{self.metric}:{stat}_{duration(self.window_s)}{season}"
+
+
+def watches(tables: list[TableSpec], discovered: int = 0) -> list[Watch]:
+    """Return the watched checks of `tables`; the last `discovered` are discover stand-ins."""
+    first_discovered = len(tables) - discovered
+    return [Watch(check, table, i >= first_discovered)
+            for i, table in enumerate(tables) for check in table.checks if check.anomaly]
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+def alternatives(values: set[str]) -> str:
+    """Return an RE2 alternation that matches exactly `values`."""
+    return "|".join(re.escape(value) for value in sorted(values))
+
+
+def matchers(group: list[Watch]) -> str:
+    """Return `dq_table=~"...",dq_check=~"..."` covering every check of `group`.
+
+    The pairs are over-approximated (any listed table with any listed check): a series
+    too many costs a little evaluation, never an alert. Discovered tables are not named.
+    """
+    checks = f"dq_check=~{quote(alternatives({w.check.name for w in group}))}"
+    if any(w.discovered for w in group):
+        return checks
+    return f"dq_table=~{quote(alternatives({w.table.name for w in group}))},{checks}"
+
+
+def exact(watch: Watch) -> str:
+    """Return `dq_table="...",dq_check="..."`: one check's series."""
+    return f"dq_table={quote(watch.table.name)},dq_check={quote(watch.check.name)}"
+
+
+# --- baseline recording rules ----------------------------------------------------------------
+
+def sampled(metric: str, labels: str, span_s: float, step_s: float, offset_s: float = 0) -> str:
+    """Return the value per check identity, sampled every step over `span` as a subquery."""
+    at = f" offset {duration(offset_s)}" if offset_s else ""
+    inner = f"max by ({by(ANOMALY_ID)}) ({metric}{{{labels}}})"
+    return f"({inner})[{duration(span_s)}:{duration(step_s)}]{at}"
+
+
+def slots(baseline: Baseline, options: RuleOptions) -> list[float]:
+    """Return the offsets of the spans centred on the same time of day or week before now."""
+    period = SEASON_S[baseline.seasonality]
+    count = max(1, math.floor(baseline.window_s / period))
+    return [k * period - options.anomaly_slot_s / 2 for k in range(1, count + 1)]
+
+
+def pooled(baseline: Baseline, labels: str, options: RuleOptions, term: str) -> str:
+    """Return `avg by (id)` over the seasonal spans of a per-span `term` (`{s}` = the span)."""
+    parts = []
+    for i, offset in enumerate(slots(baseline, options), start=1):
+        span = sampled(baseline.metric, labels, options.anomaly_slot_s, options.anomaly_step_s,
+                       offset)
+        parts.append(f'label_replace(\n  {term.format(s=span)},\n  "dq_slot", "{i}", "", ""\n)')
+    union = "\nor\n".join(parts)
+    return f"avg by ({by(ANOMALY_ID)}) (\n{indent(union)}\n)"
+
+
+def baseline_rules(baseline: Baseline, labels: str, options: RuleOptions) -> list[dict[str, str]]:
+    """Return the mean and stddev recording rules of one baseline."""
+    if baseline.seasonality == "none":
+        span = sampled(baseline.metric, labels, baseline.window_s, options.anomaly_step_s,
+                       options.anomaly_gap_s)
+        mean, stddev = f"avg_over_time({span})", f"stddev_over_time({span})"
+    else:
+        mean = pooled(baseline, labels, options, "avg_over_time({s})")
+        second = pooled(baseline, labels, options,
+                        "stdvar_over_time({s}) + avg_over_time({s}) ^ 2")
+        stddev = f"sqrt(clamp_min(\n{indent(second)}\n  - {baseline.name('mean')} ^ 2,\n  0\n))"
+    return [{"record": baseline.name("mean"), "expr": mean},
+            {"record": baseline.name("stddev"), "expr": stddev}]
+
+
+# --- the alert -------------------------------------------------------------------------------
+
+def spread(baseline: Baseline, labels: str, options: RuleOptions) -> str:
+    """Return the stddev, floored at `anomaly_min_spread` × |mean|."""
+    mean = f"{baseline.name('mean')}{{{labels}}}"
+    floor = f"{number(options.anomaly_min_spread)} * abs({mean})"
+    return f"({baseline.name('stddev')}{{{labels}}} > {floor} or {floor})"
+
+
+def zscore(baseline: Baseline, labels: str, lookback: str, options: RuleOptions) -> str:
+    """Return (latest value - mean) / spread per check identity."""
+    value = f"max by ({by(ANOMALY_ID)}) (last_over_time({baseline.metric}{{{labels}}}[{lookback}]))"
+    mean = f"{baseline.name('mean')}{{{labels}}}"
+    return f"(\n  {value}\n  - {mean}\n)\n/ {spread(baseline, labels, options)}"
+
+
+def outside(z: str, anomaly: Anomaly) -> str:
+    """Return the z-scores beyond the sensitivity in the watched direction."""
+    limit = number(anomaly.sensitivity)
+    up, down = f"(\n{indent(z)}\n) > {limit}", f"(\n{indent(z)}\n) < -{limit}"
+    return {"up": up, "down": down}.get(anomaly.direction, f"{up}\nor\n{down}")
+
+
+def anomaly_expr(watch: Watch, labels: str, lookback: str, options: RuleOptions) -> str:
+    """Return the z-score of each check of `labels` outside its band, once old enough and
+    while its query runs (dq_check_up == 0 is DQCheckError's business)."""
+    baseline, anomaly = watch.baseline, watch.anomaly
+    z = outside(zscore(baseline, labels, lookback, options), anomaly)
+    history = (f"present_over_time({baseline.metric}{{{labels}}}[{lookback}] "
+               f"offset {duration(anomaly.min_history)})")
+    up = f"last_over_time({CHECK_UP}{{{labels}}}[{lookback}]) == 0"
+    return (f"(\n{indent(z)}\n)\nand on ({by(ANOMALY_ID)})\n  {history}\n"
+            f"unless on ({by(ANOMALY_ID)})\n  {up}")
+
+
+def sensitivity_rule(found: list[Watch], lookback: str) -> dict[str, str]:
+    """Return `dq:anomaly_sensitivity`: each watched check's sensitivity as a series.
+
+    Annotations and the dashboard read the band through it in either form, without copying
+    each check's setting into them (issue 12: dqmon may later publish it as a gauge).
+    """
+    groups: dict[tuple[str, float], list[Watch]] = {}
+    for watch in found:
+        groups.setdefault((watch.metric, watch.anomaly.sensitivity), []).append(watch)
+    parts = [f"{number(s)} * group by ({by(ANOMALY_ID)}) (\n"
+             f"  last_over_time({metric}{{{matchers(group)}}}[{lookback}])\n)"
+             for (metric, s), group in sorted(groups.items())]
+    return {"record": SENSITIVITY, "expr": "\nor\n".join(parts)}
+
+
+def band_rule(groups: dict[Baseline, list[Watch]], sign: str,
+              options: RuleOptions) -> dict[str, str]:
+    """Return `dq:anomaly_lower` or `_upper`: mean ∓ sensitivity × spread of every watch."""
+    parts = []
+    for baseline, group in sorted(groups.items()):
+        labels = matchers(group)
+        parts.append(f"{baseline.name('mean')}{{{labels}}}\n{sign} {SENSITIVITY}{{{labels}}}"
+                     f" * {spread(baseline, labels, options)}")
+    name = BAND["-" if sign == "-" else "+"]
+    return {"record": name, "expr": "\nor\n".join(f"(\n{indent(p)}\n)" for p in parts)}
+
+
+SENSITIVITY = "dq:anomaly_sensitivity"
+BAND = {"-": "dq:anomaly_lower", "+": "dq:anomaly_upper"}
+
+
+def baseline_group(found: list[Watch], lookback: str,
+                   options: RuleOptions) -> dict[str, object] | None:
+    """Return the rule group of every baseline in use and the band, or None (no watch)."""
+    groups: dict[Baseline, list[Watch]] = {}
+    for watch in found:
+        groups.setdefault(watch.baseline, []).append(watch)
+    if not groups:
+        return None
+    rules = [rule for baseline, group in sorted(groups.items())
+             for rule in baseline_rules(baseline, matchers(group), options)]
+    rules += [sensitivity_rule(found, lookback), band_rule(groups, "-", options),
+              band_rule(groups, "+", options)]
+    return {"name": BASELINE_GROUP, "rules": rules}
+
+
+# --- annotations -----------------------------------------------------------------------------
+
+# The alert's check as a PromQL label selector, built when the alert fires (%q quotes).
+SELECTOR = ("{{ $sel := printf `dq_warehouse=%q,dq_table=%q,dq_check=%q,dq_segment=%q` "
+            "$labels.dq_warehouse $labels.dq_table $labels.dq_check $labels.dq_segment }}")
+
+
+def shown(query: str) -> str:
+    """Return a template printing the first result of `query` (or `?` when there is none)."""
+    return (f"{{{{ with printf `{query}` $sel | query }}}}"
+            '{{ . | first | value | printf "%.6g" }}{{ else }}?{{ end }}')
+
+
+def anomaly_annotations(metrics: list[str], lookback: str) -> dict[str, str]:
+    """Return the summary and description: the value, the band and the z-score ($value)."""
+    series = (f"{metrics[0]}{{%s}}" if len(metrics) == 1
+              else f"{{__name__=~{quote('|'.join(metrics))},%s}}")
+    value = shown(f"max(last_over_time({series}[{lookback}]))")
+    low, high = shown(f"{BAND['-']}{{%s}}"), shown(f"{BAND['+']}{{%s}}")
+    z = '{{ $value | printf "%.1f" }}'
+    return {
+        "summary": f"{SELECTOR}{SUBJECT_TEXT} is anomalous: {value}, expected {low} to {high}",
+        "description": (f"{SELECTOR}Check {{{{ $labels.dq_check }}}} on table {WHERE_TEXT} "
+                        f"measured {value}, {z} standard deviations from the mean of its "
+                        f"history; the band learned from it is {low} to {high} "
+                        "(docs/alerting.md, \"Learned baselines\")."),
+    }
+
+
+# --- the rules -------------------------------------------------------------------------------
+
+def per_check_rule(watch: Watch, lookback: str, options: RuleOptions) -> dict[str, object]:
+    """Return DQAnomaly of one check, its settings copied from the file."""
+    return {
+        "alert": "DQAnomaly",
+        "expr": anomaly_expr(watch, exact(watch), lookback, options),
+        "for": duration(options.anomaly_for_s),
+        "labels": {"severity": watch.check.severity,
+                   "dq_table": template_literal(watch.table.name),
+                   "dq_check": template_literal(watch.check.name)},
+        "annotations": anomaly_annotations([watch.metric], lookback),
+    }
+
+
+def generic_rule(found: list[Watch], lookback: str, options: RuleOptions) -> dict[str, object]:
+    """Return the one DQAnomaly of the generic form: a branch per distinct settings.
+
+    The branches' count grows with the number of distinct settings, not of checks.
+    """
+    groups: dict[tuple[Anomaly, str, str], list[Watch]] = {}
+    for watch in found:
+        groups.setdefault((watch.anomaly, watch.metric, watch.check.severity), []).append(watch)
+    parts = [f"label_replace(\n{indent(anomaly_expr(group[0], matchers(group), lookback, options))}"
+             f',\n  "severity", {quote(severity)}, "", ""\n)'
+             for (_, _, severity), group in groups.items()]
+    return {
+        "alert": "DQAnomaly",
+        "expr": "\nor\n".join(parts),
+        "for": duration(options.anomaly_for_s),
+        "annotations": anomaly_annotations(sorted({w.metric for w in found}), lookback),
+    }

@@ -1,21 +1,25 @@
-"""A real OTLP gRPC receiver for tests, plus the two ways a collector can be down.
+"""Real OTLP receivers for tests (gRPC and HTTP), plus the two ways a collector can be down.
 
-`OtlpReceiver` serves the official opentelemetry-proto MetricsService and TraceService on a
-free loopback port and keeps what it receives, decoded into plain points and spans.
-`closed_port()` names a port nobody listens on; `BlackHole` accepts connections and never
-answers. Tests import it as `from otlp_receiver import OtlpReceiver` (tests/ is on sys.path
-through its conftest.py).
+`OtlpReceiver` serves the official opentelemetry-proto MetricsService and TraceService over
+gRPC on a free loopback port; `OtlpHttpReceiver` takes the same protobuf messages as OTLP/HTTP
+POSTs to /v1/metrics and /v1/traces (http.server). Both keep what they receive, decoded into
+plain points and spans. `closed_port()` names a port nobody listens on; `BlackHole` accepts
+connections and never answers. Tests import it as `from otlp_receiver import OtlpReceiver`
+(tests/ is on sys.path through its conftest.py).
 """
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -89,25 +93,53 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
-class OtlpReceiver:
-    """An OTLP gRPC endpoint on 127.0.0.1 (port 0 = a free one) that records every export."""
+class _Recorder:
+    """What every receiver keeps: the raw requests, and their points and spans decoded."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.metric_requests: list[Any] = []
         self.span_requests: list[Any] = []
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
-            _Metrics(self._keep(self.metric_requests)), self._server)
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-            _Traces(self._keep(self.span_requests)), self._server)
-        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
 
     def _keep(self, store: list[Any]) -> Callable[[Any], None]:
         def keep(request: Any) -> None:
             with self._lock:
                 store.append(request)
         return keep
+
+    def points(self) -> list[MetricPoint]:
+        """Return every data point received so far, in arrival order."""
+        with self._lock:
+            requests = list(self.metric_requests)
+        return [point for request in requests for point in _points(request)]
+
+    def spans(self) -> list[ReceivedSpan]:
+        """Return every span received so far, in arrival order."""
+        with self._lock:
+            requests = list(self.span_requests)
+        return [span for request in requests for span in _spans(request)]
+
+    def wait_for(self, condition: Callable[[Any], bool], timeout_s: float = 10.0) -> bool:
+        """Poll until `condition(self)` holds or the deadline passes; return whether it held."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition(self):
+                return True
+            time.sleep(0.02)
+        return condition(self)
+
+
+class OtlpReceiver(_Recorder):
+    """An OTLP gRPC endpoint on 127.0.0.1 (port 0 = a free one) that records every export."""
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+            _Metrics(self._keep(self.metric_requests)), self._server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+            _Traces(self._keep(self.span_requests)), self._server)
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
 
     @property
     def endpoint(self) -> str:
@@ -129,26 +161,83 @@ class OtlpReceiver:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def points(self) -> list[MetricPoint]:
-        """Return every data point received so far, in arrival order."""
-        with self._lock:
-            requests = list(self.metric_requests)
-        return [point for request in requests for point in _points(request)]
 
-    def spans(self) -> list[ReceivedSpan]:
-        """Return every span received so far, in arrival order."""
-        with self._lock:
-            requests = list(self.span_requests)
-        return [span for request in requests for span in _spans(request)]
+class _OtlpHttpHandler(BaseHTTPRequestHandler):
+    """POST /v1/metrics and /v1/traces with a binary protobuf body, as the OTLP/HTTP spec says."""
 
-    def wait_for(self, condition: Callable[[OtlpReceiver], bool], timeout_s: float = 10.0) -> bool:
-        """Poll until `condition(self)` holds or the deadline passes; return whether it held."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if condition(self):
-                return True
-            time.sleep(0.02)
-        return condition(self)
+    # path -> (request message, response message)
+    ROUTES: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "/v1/metrics": (metrics_service_pb2.ExportMetricsServiceRequest,
+                        metrics_service_pb2.ExportMetricsServiceResponse),
+        "/v1/traces": (trace_service_pb2.ExportTraceServiceRequest,
+                       trace_service_pb2.ExportTraceServiceResponse),
+    }
+    receiver: OtlpHttpReceiver  # set on the subclass each receiver makes
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        route = self.ROUTES.get(self.path)
+        if route is None or self.headers.get("Content-Type") != "application/x-protobuf":
+            self.send_error(404 if route is None else 415)
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        request = route[0].FromString(_decompress(body, self.headers.get("Content-Encoding")))
+        self.receiver.keep(self.path, request)
+        payload = route[1]().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Keep the test output quiet."""
+
+
+def _decompress(body: bytes, encoding: str | None) -> bytes:
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    return body
+
+
+class OtlpHttpReceiver(_Recorder):
+    """An OTLP/HTTP (protobuf) endpoint on 127.0.0.1 that records every export."""
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__()
+        handler = type("Handler", (_OtlpHttpHandler,), {"receiver": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._stores = {"/v1/metrics": self._keep(self.metric_requests),
+                        "/v1/traces": self._keep(self.span_requests)}
+
+    def keep(self, path: str, request: Any) -> None:
+        """Record one decoded export request."""
+        self._stores[path](request)
+
+    @property
+    def endpoint(self) -> str:
+        """Return the base URL for OTEL_EXPORTER_OTLP_ENDPOINT (the exporter adds /v1/...)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> OtlpHttpReceiver:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving at once."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> OtlpHttpReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _points(request: Any) -> Iterator[MetricPoint]:

@@ -1,4 +1,4 @@
-"""Push exporters: OTLP gRPC and console, each failure reported once per outage.
+"""Push exporters: OTLP (gRPC or HTTP) and console, each failure reported once per outage.
 
 The OTLP exporter logs every retry and every failure itself; dqmon silences those records
 and reports the outcome it sees instead: one warning when a target starts failing, one info
@@ -31,15 +31,19 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from dqmon.telemetry.cardinality import OverflowWatch
-from dqmon.telemetry.settings import OtlpTarget, Settings
+from dqmon.telemetry.settings import HTTP, OtlpTarget, Settings
 
 log = logging.getLogger("dqmon.telemetry")
 
-_EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",)
+_EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.grpc.exporter",
+                     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+                     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                     "opentelemetry.exporter.otlp.common.http")
 # Data points per OTLP request. Unsplit, the one request of ~4,900 checks or more (~29,000
 # points of ~140 bytes) exceeds gRPC's and the Collector's default 4 MiB message size and
 # every export is refused (issue 9); 5,000 points are ~0.7 MB, well under it even with long
-# table and column names.
+# table and column names. The HTTP exporter splits the same way (the Collector's HTTP
+# receiver takes 20 MiB bodies by default, other OTLP/HTTP backends less).
 OTLP_BATCH_POINTS = 5_000
 
 
@@ -124,17 +128,28 @@ def metric_exporters(settings: Settings, health: ExportHealth,
     """Build the push exporters `OTEL_METRICS_EXPORTER` asks for (prometheus is pull: none)."""
     exporters: list[MetricExporter] = []
     if "otlp" in settings.metrics_exporters:
-        # Imported here: gRPC costs a tenth of a second that --no-export need not pay.
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
         target = settings.metrics_otlp
-        exporters.append(ReportingMetricExporter(
-            OTLPMetricExporter(**_otlp_args(target), max_export_batch_size=OTLP_BATCH_POINTS),
-            target.label, health, watch))
+        exporters.append(ReportingMetricExporter(otlp_metric_exporter(target), target.label,
+                                                 health, watch))
     if "console" in settings.metrics_exporters:
         exporters.append(ReportingMetricExporter(  # stdout carries the results
             ConsoleMetricExporter(out=sys.stderr), "console", health, watch))
     return exporters
+
+
+def otlp_metric_exporter(target: OtlpTarget) -> MetricExporter:
+    """Build the OTLP metric exporter of the target's protocol, importing only that one."""
+    # Imported here: gRPC costs a tenth of a second that --no-export need not pay, and an
+    # HTTP user need not load gRPC at all (nor a gRPC user requests).
+    if target.protocol == HTTP:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HttpMetricExporter,
+        )
+
+        return HttpMetricExporter(**_http_args(target), max_export_batch_size=OTLP_BATCH_POINTS)
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter(**_grpc_args(target), max_export_batch_size=OTLP_BATCH_POINTS)
 
 
 def metric_readers(settings: Settings, health: ExportHealth,
@@ -150,14 +165,24 @@ def span_exporters(settings: Settings, health: ExportHealth) -> list[SpanExporte
     """Build the span exporters `OTEL_TRACES_EXPORTER` asks for."""
     exporters: list[SpanExporter] = []
     if "otlp" in settings.traces_exporters:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
         target = settings.traces_otlp
-        exporters.append(ReportingSpanExporter(
-            OTLPSpanExporter(**_otlp_args(target)), target.label, health))
+        exporters.append(ReportingSpanExporter(otlp_span_exporter(target), target.label, health))
     if "console" in settings.traces_exporters:
         exporters.append(ConsoleSpanExporter(out=sys.stderr))
     return exporters
+
+
+def otlp_span_exporter(target: OtlpTarget) -> SpanExporter:
+    """Build the OTLP span exporter of the target's protocol, importing only that one."""
+    if target.protocol == HTTP:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpSpanExporter,
+        )
+
+        return HttpSpanExporter(**_http_args(target))
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(**_grpc_args(target))
 
 
 def span_processors(settings: Settings, health: ExportHealth) -> list[SpanProcessor]:
@@ -178,9 +203,15 @@ class _BelowWarning(logging.Filter):
         return record.levelno < logging.WARNING
 
 
-def _otlp_args(target: OtlpTarget) -> dict[str, Any]:
+def _grpc_args(target: OtlpTarget) -> dict[str, Any]:
     return {"endpoint": target.endpoint, "insecure": target.insecure,
             "headers": dict(target.headers) or None, "timeout": target.timeout_s}
+
+
+def _http_args(target: OtlpTarget) -> dict[str, Any]:
+    # No `insecure` over HTTP: the URL's scheme decides (http:// plaintext, https:// TLS).
+    return {"endpoint": target.endpoint, "headers": dict(target.headers) or None,
+            "timeout": target.timeout_s}
 
 
 def export_timeout_ms(settings: Settings) -> float:

@@ -1,8 +1,8 @@
 """run-once's export: exporters built while the scan runs, one export of everything at exit.
 
 A periodic reader and a batch span processor need their exporters when the providers are
-built, so run-once paid the gRPC import and the exporters' set-up (about 0.1 s) before its
-first query, and then flushed through machinery made for a daemon. Here the providers get
+built, so run-once paid the gRPC (or HTTP) import and the exporters' set-up (about 0.1 s)
+before its first query, and then flushed through machinery made for a daemon. Here the providers get
 in-memory collectors, a background thread imports and builds the exporters while the scan
 waits on the warehouse, and `export_*` hands the collected data to them once (issue 11).
 """

@@ -1,8 +1,9 @@
 """What the environment asks of telemetry: exporters, OTLP targets, and the resource.
 
 dqmon builds its own providers, so it reads the variables the SDK only honours under
-auto-instrumentation (`OTEL_METRICS_EXPORTER`, `OTEL_TRACES_EXPORTER`) itself, and takes the
-OTLP settings from the same mapping so a test can pass its own environment.
+auto-instrumentation (`OTEL_METRICS_EXPORTER`, `OTEL_TRACES_EXPORTER`,
+`OTEL_EXPORTER_OTLP_PROTOCOL`) itself, and takes the OTLP settings from the same mapping so a
+test can pass its own environment.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ log = logging.getLogger("dqmon.telemetry")
 
 METRICS_EXPORTERS = frozenset({"otlp", "prometheus", "console"})
 TRACES_EXPORTERS = frozenset({"otlp", "console"})
-DEFAULT_ENDPOINT = "http://localhost:4317"
+GRPC = "grpc"
+HTTP = "http/protobuf"
+PROTOCOLS = (GRPC, HTTP)
+DEFAULT_ENDPOINT = "http://localhost:4317"  # gRPC's (SPEC section 3)
+# OTLP/HTTP's default base URL; each signal posts to <base>/v1/<signal> (OTLP exporter spec).
+DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 DEFAULT_TIMEOUT_S = 10.0
 # run-once gives a down or black-holed collector at most this per export (SPEC section 3:
 # "at most ~3 s extra"); metrics and spans are flushed side by side, not one after the other.
@@ -29,12 +35,13 @@ DEFAULT_EXPORT_INTERVAL_S = 60.0
 
 @dataclass(frozen=True)
 class OtlpTarget:
-    """Where and how one signal is pushed over OTLP gRPC."""
+    """Where and how one signal is pushed over OTLP (gRPC or HTTP with protobuf bodies)."""
 
     endpoint: str
     insecure: bool
     headers: Mapping[str, str]
     timeout_s: float
+    protocol: str = GRPC
 
     @property
     def label(self) -> str:
@@ -58,7 +65,7 @@ class Settings:
 def read_settings(env: Mapping[str, str], *, daemon: bool) -> Settings:
     """Read every telemetry setting from `env` (run-once caps the OTLP timeout)."""
     cap_s = None if daemon else RUN_ONCE_TIMEOUT_S
-    _warn_protocols(env)
+    _warn_unknown_protocols(env)
     return Settings(
         metrics_exporters=exporter_names(env, "OTEL_METRICS_EXPORTER", METRICS_EXPORTERS),
         traces_exporters=exporter_names(env, "OTEL_TRACES_EXPORTER", TRACES_EXPORTERS),
@@ -86,20 +93,49 @@ def otlp_target(env: Mapping[str, str], signal: str, cap_s: float | None) -> Otl
         specific = env.get(f"OTEL_EXPORTER_OTLP_{signal}_{name}")
         return specific or env.get(f"OTEL_EXPORTER_OTLP_{name}")
 
-    endpoint = get("ENDPOINT") or DEFAULT_ENDPOINT
+    protocol = otlp_protocol(env, signal)
+    endpoint = otlp_endpoint(env, signal, protocol)
     timeout_s = (_millis(env, f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT")
                  or _millis(env, "OTEL_EXPORTER_OTLP_TIMEOUT") or DEFAULT_TIMEOUT_S)
     return OtlpTarget(endpoint, _insecure(endpoint, get("INSECURE")),
                       _pairs(get("HEADERS") or "", "OTEL_EXPORTER_OTLP_HEADERS", lower_keys=True),
-                      min(timeout_s, cap_s) if cap_s else timeout_s)
+                      min(timeout_s, cap_s) if cap_s else timeout_s, protocol)
 
 
-def _warn_protocols(env: Mapping[str, str]) -> None:
-    """Say once that a non-gRPC OTLP protocol is not available (gRPC is used anyway)."""
-    names = ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-    for protocol in sorted({env[n] for n in names if env.get(n)} - {"grpc"}):
-        log.warning("telemetry: dqmon pushes OTLP over gRPC only; protocol %s ignored", protocol)
+def otlp_protocol(env: Mapping[str, str], signal: str) -> str:
+    """Return the signal's protocol: its own variable, else the generic one, else gRPC."""
+    for variable in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(variable, "").strip().lower()
+        if protocol in PROTOCOLS:
+            return protocol
+    return GRPC
+
+
+def otlp_endpoint(env: Mapping[str, str], signal: str, protocol: str) -> str:
+    """Return where a signal goes, by the OTLP exporter spec's rules for its protocol.
+
+    A signal's own endpoint is used as it is. Over HTTP the generic endpoint is a base URL
+    that gets `/v1/metrics` or `/v1/traces` appended; over gRPC it is used as it is.
+    """
+    specific = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    if specific:
+        return specific
+    generic = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if protocol == GRPC:
+        return generic or DEFAULT_ENDPOINT
+    base = generic or DEFAULT_HTTP_ENDPOINT
+    return f"{base.rstrip('/')}/v1/{signal.lower()}"
+
+
+def _warn_unknown_protocols(env: Mapping[str, str]) -> None:
+    """Say in one warning which protocol variables hold a protocol dqmon cannot push with."""
+    unknown = [f"{variable}={env[variable].strip()}" for variable in (
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        if env.get(variable, "").strip() and env[variable].strip().lower() not in PROTOCOLS]
+    if unknown:
+        log.warning("telemetry: %s not supported (use %s); ignored", ", ".join(unknown),
+                    " or ".join(PROTOCOLS))
 
 
 def _insecure(endpoint: str, flag: str | None) -> bool:

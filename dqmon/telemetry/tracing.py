@@ -1,4 +1,9 @@
-"""Spans: `dq.scan <table>` per scan (SPEC section 3), SQL without literals, TRACEPARENT joins."""
+"""Spans: `dq.scan <table>` per scan (SPEC section 3), SQL without literals, TRACEPARENT joins.
+
+Database attributes follow the OpenTelemetry database semantic conventions: `db.system.name`,
+`db.namespace`, `db.collection.name`, `server.address` and `server.port`; the deprecated
+`db.system` is kept beside `db.system.name` until dqmon 1.0 (SPEC section 13, issue 13).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
+from sqlalchemy.engine import URL
 
 from dqmon import redact
 from dqmon.config.resolved import TableSpec
@@ -22,6 +29,12 @@ _SQL_TOKENS = re.compile(r"""
   | (?P<string>(?:(?<!\w)[eEnNbBxX])?'(?:[^']|'')*')
   | (?P<number>(?<![\w.$:%])(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
 """, re.VERBOSE)
+
+
+# Dialects whose URL host is a network address (Snowflake's is an account, BigQuery's a project).
+_SERVER_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "trino"})
+# Dialects whose URL database is a file: SQLite and DuckDB name no server.
+_FILE_DIALECTS = frozenset({"sqlite", "duckdb"})
 
 
 def sanitize_sql(sql: str) -> str:
@@ -48,8 +61,9 @@ class SpanObserver:
     def scan(self, table: TableSpec, warehouse: Warehouse,
              partition: str | None) -> Iterator[ScanRecorder]:
         """Open the scan's span; the recorder fills in queries, rows and errors."""
-        attributes = {"dq.warehouse": warehouse.name, "dq.table": table.name,
-                      "db.system": warehouse.dialect}
+        attributes: dict[str, AttributeValue] = {
+            "dq.warehouse": warehouse.name, "dq.table": table.name,
+            **db_attributes(warehouse.dialect, warehouse.url, table)}
         if partition is not None:
             attributes["dq.partition"] = partition
         with self._tracer.start_as_current_span(f"dq.scan {table.name}", kind=SpanKind.CLIENT,
@@ -59,6 +73,47 @@ class SpanObserver:
                 yield recorder
             finally:
                 recorder.close()
+
+    def finished(self, name: str, attributes: Mapping[str, str | int | float], start_s: float,
+                 end_s: float, error: str | None = None) -> None:
+        """Record a span that ran elsewhere (a dbt node, issue 13) under the current one."""
+        span = self._tracer.start_span(name, attributes=attributes,
+                                       start_time=int(start_s * 1e9))
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, redact.scrub_literals(error)))
+        span.end(end_time=int(end_s * 1e9))
+
+
+def db_attributes(dialect: str, url: URL, table: TableSpec) -> dict[str, AttributeValue]:
+    """Return the semantic conventions' database attributes of a scan: never credentials."""
+    attributes: dict[str, AttributeValue] = {
+        "db.system.name": dialect,
+        "db.system": dialect,  # deprecated by the conventions; kept until dqmon 1.0
+        "db.collection.name": f"{table.schema}.{table.table}" if table.schema else table.table,
+    }
+    namespace = db_namespace(dialect, url.database)
+    if namespace:
+        attributes["db.namespace"] = namespace
+    if dialect in _SERVER_DIALECTS and url.host:
+        attributes["server.address"] = url.host  # the host alone: no user, no password
+        if url.port:
+            attributes["server.port"] = url.port
+    return attributes
+
+
+def db_namespace(dialect: str, database: str | None) -> str | None:
+    """Return db.namespace: the database, its parts most general first, joined by `|`.
+
+    PostgreSQL's convention is `{database}|{schema}` with the connection's schema; that
+    schema is known only by asking the server, so it is left out, as the convention allows.
+    MySQL and MariaDB: the database. Trino and Snowflake URLs hold `catalog/schema` and
+    `database/schema`. SQLite and DuckDB: the database file (none for an in-memory one).
+    """
+    if not database or database == ":memory:":
+        return None
+    if dialect in _FILE_DIALECTS:
+        return database
+    return "|".join(part for part in database.split("/") if part) or None
 
 
 class SpanRecorder:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import make_url
 
 from dqmon import __version__
 from dqmon.results import CheckResult
@@ -221,7 +222,7 @@ def test_run_once_exports_units_and_a_stable_resource(
 
 
 def test_run_once_spans_join_the_callers_traceparent(
-        contract_run: dict[str, Any], receiver: OtlpReceiver) -> None:
+        contract_run: dict[str, Any], receiver: OtlpReceiver, pg_url: str) -> None:
     """dq.run joins TRACEPARENT; each table is a dq.scan child with SPEC's attributes."""
     spans = {s.name: s for s in receiver.spans()}
     assert set(spans) == {"dq.run", "dq.scan orders", "dq.scan events"}
@@ -232,8 +233,14 @@ def test_run_once_spans_join_the_callers_traceparent(
     assert orders.parent_span_id == events.parent_span_id == root.span_id
     assert orders.status == "STATUS_CODE_ERROR"  # the `broken` custom check errored
     assert events.status == "STATUS_CODE_UNSET"
-    assert {k: v for k, v in orders.attributes.items() if k != "db.query.text"} == {
-        "dq.warehouse": "pg", "dq.table": "orders", "db.system": "postgresql", "dq.rows": 4}
+    url = make_url(pg_url)
+    attributes = {k: v for k, v in orders.attributes.items() if k != "db.query.text"}
+    assert attributes == {
+        "dq.warehouse": "pg", "dq.table": "orders", "db.system.name": "postgresql",
+        "db.system": "postgresql", "db.namespace": url.database,
+        "db.collection.name": "public.otlp_orders", "server.address": url.host,
+        "server.port": url.port, "dq.rows": 4}
+    assert events.attributes["db.collection.name"] == "otlp_events"
     assert events.attributes["dq.partition"] == next(
         p.attributes["dq.partition"] for p in receiver.points()
         if p.attributes["dq.table"] == "events")

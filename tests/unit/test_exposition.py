@@ -7,8 +7,11 @@ registry (issue 9). The parity test feeds both the same results and compares eve
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from collections import defaultdict
 from collections.abc import Iterator
 
+import opentelemetry.exporter.prometheus as sdk_prometheus
 import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
@@ -75,12 +78,25 @@ def samples(text: str) -> Samples:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def sdk_reader(registry: CollectorRegistry,
+               monkeypatch: pytest.MonkeyPatch) -> PrometheusMetricReader:
+    """The SDK's Prometheus reader on a fresh registry, at the dependency floor too.
+
+    `registry=` exists only in recent releases; older ones register on the module's global
+    REGISTRY, which the test swaps for its own (the workaround named in the SDK's issue 4713).
+    """
+    if "registry" in inspect.signature(PrometheusMetricReader).parameters:
+        return PrometheusMetricReader(registry=registry)
+    monkeypatch.setattr(sdk_prometheus, "REGISTRY", registry)
+    return PrometheusMetricReader()
+
+
 @pytest.fixture
-def pages(config: Config) -> Iterator[tuple[str, str]]:
+def pages(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     """The SDK reader's page and dqmon's page for the same results."""
     registry = CollectorRegistry(auto_describe=True)
     telemetry = Telemetry(daemon=True, export=False, env={"DQMON_INSTANCE": "parity"},
-                          metric_readers=[PrometheusMetricReader(registry=registry)])
+                          metric_readers=[sdk_reader(registry, monkeypatch)])
     telemetry.record(results(config))
     sdk = generate_latest(registry).decode()
     ours = telemetry.metrics_text()[0].decode()
@@ -107,6 +123,46 @@ def test_parity_covers_escapes_partitions_and_errors(pages: tuple[str, str]) -> 
     assert {"2026-12-01", "2026-12-02"} <= partitions
     assert ("dq_check_up", 0.0) in {(name, value) for name, _, value in samples(ours)}
     assert "Inf" not in ours and "NaN" not in ours
+
+
+SeriesKey = tuple[str, str, str, str, str]
+
+
+def label_sets(text: str) -> dict[SeriesKey, frozenset[str]]:
+    """Map each dq_* series (name, table, check, partition, bound) to its non-empty label names."""
+    sets: dict[SeriesKey, set[str]] = defaultdict(set)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("dq_") and not s.name.startswith("dq_monitor"):
+                key = (s.name, *(s.labels.get(k, "") for k in
+                                 ("dq_table", "dq_check", "dq_partition", "dq_bound")))
+                sets[key].update(k for k, v in s.labels.items() if v)
+    return {key: frozenset(names) for key, names in sets.items()}
+
+
+# The dq.* labels of each check kind's value gauge (SPEC section 3); the dq.check.* gauges
+# add dq_severity. Kinds differ, so a page that takes one series' label names for another's
+# (opentelemetry-exporter-prometheus 0.48b0-0.51b0: the names of the family's last point)
+# puts values under the wrong labels.
+KIND_LABELS = {
+    "freshness": {"dq_column"}, "row_count": set(), "completeness_id": {"dq_column"},
+    "known": {"dq_column", "dq_rule"}, "uniqueness_id_day": {"dq_column"}, "schema": set(),
+    "late": set(),
+}
+
+
+def test_every_series_has_its_own_label_set_on_both_pages(pages: tuple[str, str]) -> None:
+    """Series of different check kinds keep their own label names, on dqmon's and the SDK's page."""
+    sdk, ours = pages
+    assert label_sets(sdk) == label_sets(ours)
+    base = {"dq_warehouse", "dq_table", "dq_check"}
+    for (name, table, check, _, bound), names in label_sets(sdk).items():
+        if table != "orders" or check not in KIND_LABELS:
+            continue
+        dq_names = {n for n in names if n.startswith("dq_")}
+        status = {"dq_severity"} | ({"dq_bound"} if bound else set())
+        expected = base | KIND_LABELS[check] | (status if name.startswith("dq_check_") else set())
+        assert dq_names == expected, (name, check)
 
 
 def test_openmetrics_when_asked(config: Config) -> None:

@@ -415,8 +415,9 @@ def test_scan_span_attributes_and_error_status(harness: Harness, config: Config)
     assert (scan.name, run.name) == ("dq.scan events", "dq.run")
     assert scan.parent is not None and scan.parent.span_id == run.context.span_id
     assert dict(scan.attributes or {}) == {
-        "dq.warehouse": "main", "dq.table": "events", "db.system": "postgresql",
-        "dq.partition": "2026-11-20", "dq.rows": 12,
+        "dq.warehouse": "main", "dq.table": "events", "db.system.name": "postgresql",
+        "db.system": "postgresql", "db.namespace": "x", "db.collection.name": "events",
+        "server.address": "db", "dq.partition": "2026-11-20", "dq.rows": 12,
         "db.query.text": "select count(*) from t where status <> ? and n > ?;\nselect ?"}
     assert scan.status.status_code is StatusCode.ERROR
     assert scan.status.description == "relation does not exist"

@@ -130,6 +130,30 @@ def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str
     return code
 
 
+# --- import-dbt ----------------------------------------------------------------------------
+
+@cli.command("import-dbt")
+@click.argument("run_results", metavar="RUN_RESULTS")
+@click.option("--manifest", metavar="MANIFEST",
+              help="dbt's manifest.json: attaches each test to its model or source")
+@click.option("--warehouse", default="dbt", show_default=True, metavar="NAME",
+              help="the dq.warehouse attribute of every imported test")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--no-export", is_flag=True, help="send no telemetry at all")
+def import_dbt(run_results: str, manifest: str | None, warehouse: str, fmt: str,
+               no_export: bool) -> int:
+    """Publish a dbt run's test outcomes (run_results.json) as checks, exit 0/1/2/3."""
+    from dqmon import importdbt
+
+    outcome = importdbt.import_dbt(importdbt.Request(run_results, manifest, warehouse,
+                                                     fmt == "json", not no_export))
+    for note in outcome.notes:
+        _say(f"dqmon: {note}", err=True)
+    _say(outcome.text)
+    return outcome.code
+
+
 # --- validate --------------------------------------------------------------------------------
 
 @cli.command()

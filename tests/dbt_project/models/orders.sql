@@ -1,0 +1,1 @@
+select id, customer_id, status from {{ ref('raw_orders') }}

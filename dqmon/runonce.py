@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dqmon import lineage
 from dqmon.catalog import register_tables
 from dqmon.checks.samples import SAMPLED_KINDS, Sample, sample_query, samples_from_rows
 from dqmon.checks.timeutil import Slice, parse_slice
@@ -59,10 +60,12 @@ def run_once(config: Config, request: Request) -> tuple[str, int]:
 
 def _scan(plan: Plan, warehouses: dict[str, Warehouse],
           request: Request) -> tuple[list[CheckResult], Samples]:
-    """Scan inside the run's telemetry; then take samples, outside every span (SPEC 12)."""
-    with _telemetry(request.export) as observer:
-        results = scan_plan(plan, warehouses, observer=observer.scan_observer)
+    """Scan inside the run's telemetry and lineage; then take samples, outside every span
+    (SPEC 12). Lineage closes last, so its bounded wait overlaps telemetry's flush."""
+    with lineage.session(request.export) as sink, _telemetry(request.export) as observer:
+        results = scan_plan(plan, warehouses, observer=sink.observe(observer.scan_observer))
         observer.record(results)
+        sink.publish([table for table, _, _ in plan], warehouses, results)
     samples = take_samples(plan, warehouses, results, request.sample_rows) \
         if request.sample_rows else {}
     return results, samples

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from dqmon.config import load_config, parse_duration
 from dqmon.daemon.service import CANCEL_WAIT_S, Daemon
@@ -15,6 +17,9 @@ from dqmon.daemon.shards import EVERY_TABLE, Shard
 from dqmon.errors import UsageError
 from dqmon.http import HealthServer, MetricsSource, ReadySource, parse_listen
 from dqmon.logs import get_logger, set_trace_id_source
+
+if TYPE_CHECKING:
+    from dqmon.telemetry import Telemetry
 
 log = get_logger("dqmon.daemon")  # one logger name for all the daemon's events (docs/daemon.md)
 
@@ -106,7 +111,7 @@ def serve(options: Options) -> int:
     config = load_config(options.config_path)  # a bad file at start is exit 2, not a daemon
     telemetry = Telemetry(daemon=True, export=options.export)
     set_trace_id_source(telemetry.current_trace_id)
-    daemon = Daemon(options.config_path, telemetry, shard=options.shard)
+    daemon = Daemon(options.config_path, telemetry, shard=options.shard, export=options.export)
     signals = Signals()
     signals.install()
     server = _listen(options.listen, telemetry.metrics_text, daemon.ready)
@@ -118,11 +123,20 @@ def serve(options: Options) -> int:
     wait_s, cancel_s, flush_s = grace_budget(options.grace_s)
     log.info("stopping", signal=stopped_by, grace_period_s=options.grace_s)
     finished = daemon.stop(wait_s, cancel_s)
-    telemetry.shutdown(timeout_s=flush_s)
+    _flush(telemetry, daemon, flush_s)
     server.stop()
     log.info("stopped", signal=stopped_by, clean=finished)
     exit_now_if_stuck(finished)
     return 0
+
+
+def _flush(telemetry: Telemetry, daemon: Daemon, flush_s: float) -> None:
+    """Flush telemetry and queued lineage events side by side, within the flush budget."""
+    lineage = threading.Thread(target=daemon.lineage.close, args=(flush_s,),
+                               name="dqmon-lineage-close", daemon=True)
+    lineage.start()
+    telemetry.shutdown(timeout_s=flush_s)
+    lineage.join(flush_s)
 
 
 def _listen(address: tuple[str, int], metrics: MetricsSource, ready: ReadySource) -> HealthServer:

@@ -15,6 +15,8 @@ from dqmon.config import CheckSpec, TableSpec
 from dqmon.daemon.jobs import Published, TableJob
 from dqmon.daemon.runlog import log_results
 from dqmon.errors import WarehouseError
+from dqmon.lineage import Lineage, NoLineage
+from dqmon.lineage import from_environment as lineage_from_environment
 from dqmon.logs import get_logger
 from dqmon.results import CheckResult
 from dqmon.scan import ScanObserver, partition_label, scan_table
@@ -128,10 +130,13 @@ def _probe(job: TableJob) -> bool:
 class TableRunner:
     """Runs a table's job, one run per table at a time, and publishes it unless reloaded away."""
 
-    def __init__(self, telemetry: Reporter, published: Published, runs: Runs) -> None:
+    def __init__(self, telemetry: Reporter, published: Published, runs: Runs,
+                 lineage: Lineage | NoLineage | None = None) -> None:
         self._telemetry = telemetry
         self._published = published
         self._runs = runs
+        # SPEC 13: OpenLineage events beside the gauges, only when OPENLINEAGE_* configure it
+        self._lineage = lineage_from_environment() if lineage is None else lineage
         self._table_locks: dict[str, threading.Lock] = {}
 
     def run(self, job: TableJob) -> None:
@@ -152,10 +157,13 @@ class TableRunner:
 
     def _run_locked(self, job: TableJob) -> None:
         started = time.perf_counter()
-        results, scanned = check_table_or_error(job, self._telemetry.observer)
+        observer = self._lineage.observe(self._telemetry.observer)
+        results, scanned = check_table_or_error(job, observer)
         job.slot.say_role()
         with self._published.lock:
             if self._published.jobs.get(job.table.name) is not job:
                 return  # reloaded away while running: its checks are no longer reported
             self._telemetry.record(results)
+        warehouse = job.slot.warehouse
+        self._lineage.publish([job.table], {warehouse.name: warehouse}, results)
         log_results(job, results, time.perf_counter() - started, scanned)

@@ -11,6 +11,7 @@ from dqmon.daemon.reload import Roster, read_config
 from dqmon.daemon.runner import Reporter, Runs, TableRunner
 from dqmon.daemon.schedule import new_scheduler
 from dqmon.daemon.shards import EVERY_TABLE, Shard
+from dqmon.lineage import NoLineage, from_environment
 from dqmon.logs import get_logger
 
 log = get_logger("dqmon.daemon")  # one logger name for all the daemon's events (docs/daemon.md)
@@ -23,13 +24,15 @@ class Daemon:
     """Keeps one job per table of its shard scheduled, and swaps them on reload."""
 
     def __init__(self, config_path: str, telemetry: Reporter, *,
-                 shard: Shard = EVERY_TABLE) -> None:
+                 shard: Shard = EVERY_TABLE, export: bool = True) -> None:
         self.config_path = config_path
         self.shard = shard
         self._scheduler = new_scheduler()
         self._runs = Runs()
         published = Published()
-        runner = TableRunner(telemetry, published, self._runs)
+        # --no-export sends nothing: no OTLP and no OpenLineage events (SPEC 3, 13)
+        self.lineage = from_environment() if export else NoLineage()
+        runner = TableRunner(telemetry, published, self._runs, self.lineage)
         self._roster = Roster(self._scheduler, published, telemetry, runner.run, shard)
         self._applying = threading.Lock()  # a SIGHUP reload and a discovery refresh: one at a time
 

@@ -12,8 +12,9 @@ import sys
 
 import pytest
 
-# Imported only by the commands that use them (telemetry export, the daemon).
-FORBIDDEN = ("opentelemetry.exporter", "grpc", "apscheduler", "prometheus_client")
+# Imported only by the commands that use them (telemetry export, the daemon, lineage).
+FORBIDDEN = ("opentelemetry.exporter", "grpc", "apscheduler", "prometheus_client",
+             "openlineage")
 
 
 def modules_after(statement: str) -> set[str]:

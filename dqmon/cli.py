@@ -12,6 +12,7 @@ from dqmon import __version__, redact
 from dqmon.errors import ConfigError, ExitCode, UsageError
 
 if TYPE_CHECKING:
+    from dqmon.alerts.naming import Naming
     from dqmon.config import Config
 
 # Each command imports what it needs when it runs (issue 11): `dqmon --version` loads click
@@ -199,13 +200,23 @@ def _emit(text: str, output: str | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
+def _naming_option() -> Callable[[F], F]:
+    """Return `--naming`: how metric and label names are spelled (default: the file's)."""
+    return click.option(
+        "--naming", type=click.Choice(["underscore", "utf8"]), default=None,
+        help="`utf8` for backends that keep OTel names (dq.table), read with PromQL 3 quoted "
+             "names; default: checks.yaml's naming (underscore). See docs/telemetry.md")
+
+
 @cli.command()
 @_config_option()
 @click.option("-o", "--output", metavar="FILE", help="write here instead of stdout")
 @click.option("--generic", is_flag=True,
               help="a constant set of rules for every check (default above 500 checks)")
 @click.option("--per-check", is_flag=True, help="one rule per check, one group per table")
-def rules(config_path: str | None, output: str | None, generic: bool, per_check: bool) -> int:
+@_naming_option()
+def rules(config_path: str | None, output: str | None, generic: bool, per_check: bool,
+          naming: Naming | None) -> int:
     """Write Prometheus alerting rules derived from the checks."""
     from dqmon.alerts import render_rules
 
@@ -213,18 +224,19 @@ def rules(config_path: str | None, output: str | None, generic: bool, per_check:
         raise UsageError("--generic and --per-check exclude each other")
     config = _load(config_path)
     _emit(render_rules(config, form="generic" if generic else "per-check" if per_check
-                       else "auto"), output)
+                       else "auto", naming=naming), output)
     return int(ExitCode.OK)
 
 
 @cli.command()
 @_config_option()
 @click.option("-o", "--output", metavar="FILE", help="write here instead of stdout")
-def dashboard(config_path: str | None, output: str | None) -> int:
+@_naming_option()
+def dashboard(config_path: str | None, output: str | None, naming: Naming | None) -> int:
     """Write a Grafana dashboard (JSON) over dqmon's metrics."""
     from dqmon.dashboard import render_dashboard
 
-    _emit(render_dashboard(_load(config_path)), output)
+    _emit(render_dashboard(_load(config_path), naming=naming), output)
     return int(ExitCode.OK)
 
 

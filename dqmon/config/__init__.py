@@ -87,7 +87,7 @@ def _resolve(cfg: ConfigFile, file: str, secrets: frozenset[str]) -> Config:
     tables = tuple(_table_spec(table, cfg) for table in cfg.tables)
     discover = tuple(_discover_defaults(d, cfg) for d in cfg.discover)
     return Config(file=file, warehouses=dict(cfg.warehouses), tables=tables, secrets=secrets,
-                  discover=discover)
+                  discover=discover, naming=cfg.naming)
 
 
 def _discover_defaults(discover: Discover, cfg: ConfigFile) -> Discover:

@@ -398,6 +398,9 @@ class ConfigFile(Model):
     defaults: Defaults = Defaults()
     tables: list[Table] = Field(default_factory=list)
     discover: list[Discover] = Field(default_factory=list)
+    # Series names in generated rules and dashboards: `utf8` for backends that keep OTel
+    # names (issue 13; docs/telemetry.md, "Naming modes"). `dqmon rules --naming` overrides.
+    naming: Literal["underscore", "utf8"] = "underscore"
 
     @model_validator(mode="after")
     def _something_to_watch(self) -> ConfigFile:

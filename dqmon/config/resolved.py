@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from dqmon.config.models import (
     Anomaly,
@@ -160,6 +161,8 @@ class Config:
     tables: tuple[TableSpec, ...]
     discover: tuple[Discover, ...] = ()  # resolved into tables by dqmon.discovery
     secrets: frozenset[str] = field(default=frozenset(), repr=False)  # registered in redact
+    # How rules and the dashboard spell metric and label names (issue 13, docs/telemetry.md).
+    naming: Literal["underscore", "utf8"] = "underscore"
 
     def table(self, name: str) -> TableSpec | None:
         """Return the table called `name`, or None."""

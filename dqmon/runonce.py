@@ -18,8 +18,9 @@ from dqmon.checks.timeutil import Slice, parse_slice
 from dqmon.config import CheckSpec, Config, TableSpec
 from dqmon.errors import UsageError
 from dqmon.output import Samples, render_json, render_text
+from dqmon.plan import Plan, scan_plan
 from dqmon.results import CheckResult, exit_code
-from dqmon.scan import NullObserver, Plan, ScanObserver, make_scope, scan_plan
+from dqmon.scan import NullObserver, ScanObserver, make_scope
 from dqmon.warehouse import Warehouse, open_warehouses
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from prometheus_client.samples import Sample
 
 from dqmon.config import Config, parse_config
 from dqmon.http import HealthServer
+from dqmon.plan import scan_plan
 from dqmon.results import CheckResult
-from dqmon.scan import scan_plan
 from dqmon.telemetry import Telemetry
 from dqmon.warehouse import open_warehouses
 

@@ -177,7 +177,8 @@ def test_scan_plan_keeps_order_and_connection_limit(tmp_path: Path) -> None:
     import time as clock
 
     from dqmon.config import parse_config
-    from dqmon.scan import NullObserver, scan_plan
+    from dqmon.plan import scan_plan
+    from dqmon.scan import NullObserver
     from dqmon.warehouse import open_warehouses
 
     db = build_demo(tmp_path / "w.db")

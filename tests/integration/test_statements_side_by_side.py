@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dqmon.config import load_config
-from dqmon.scan import scan_plan
+from dqmon.plan import scan_plan
 from dqmon.warehouse import open_warehouses
 
 from helpers import write_config

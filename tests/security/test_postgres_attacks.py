@@ -41,7 +41,7 @@ from dqmon import redact
 from dqmon.config import load_config
 from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.errors import WarehouseError
-from dqmon.scan import scan_plan
+from dqmon.plan import scan_plan
 from dqmon.telemetry import Telemetry
 from dqmon.warehouse import Warehouse, open_warehouses
 

@@ -46,7 +46,10 @@ if _INTEGRATION not in sys.path:
 from helpers import run_cli, write_config  # noqa: E402, F401
 
 FIELD_PATH = {"custom": "tables[0].checks[0].custom.sql", "where": "tables[0].where",
-              "condition": "tables[0].checks[0].validity.condition"}
+              "condition": "tables[0].checks[0].validity.condition",
+              # issue 10: a check's own where (in the scan) and a statistic's (its own query)
+              "check_where": "tables[0].checks[0].completeness.where",
+              "stat_where": "tables[0].checks[0].statistic.where"}
 SECRET_MESSAGE = "holds the value of a secret"
 
 
@@ -95,12 +98,18 @@ def run_json(capsys: pytest.CaptureFixture[str], root: Path,
 
 def attack_tables(where: str, value: str, *, most: int) -> str:
     """The `tables:` entry of table `victim` that puts `value` (a YAML scalar) into custom.sql
-    (a check with `max: most`), the table's where, or a validity condition."""
+    (a check with `max: most`), the table's where, a validity condition, a completeness
+    check's own where (check_where) or a distinct_count statistic's (stat_where)."""
     head = "  - name: victim\n"
     if where == "custom":
         return head + f"    checks:\n      - custom: {{name: attack, sql: {value}, max: {most}}}\n"
     if where == "where":
         return head + f"    where: {value}\n    checks:\n      - row_count: {{min: 0}}\n"
+    if where == "check_where":
+        return head + f"    checks:\n      - completeness: {{columns: [id], where: {value}}}\n"
+    if where == "stat_where":
+        return head + ("    checks:\n      - statistic: {column: id, stat: distinct_count, "
+                       f"min: 0, where: {value}}}\n")
     return head + f"    checks:\n      - validity: {{name: attack, condition: {value}}}\n"
 
 
@@ -306,6 +315,13 @@ _SECOND_ELSEWHERE = [
                  id="condition-literal-then-second"),
     pytest.param("condition", "${COND}", {"COND": "1=1; update victim set email = 'x'"},
                  id="var-in-condition"),
+    pytest.param("check_where", "1=1; drop table victim", {}, id="check-where-two-statements"),
+    pytest.param("check_where", "id > 0) then 1 end); delete from victim; select (case when (1",
+                 {}, id="check-where-close-case-second"),
+    pytest.param("check_where", "${W}", {"W": "1=1; update victim set email = 'x'"},
+                 id="var-in-check-where"),
+    pytest.param("stat_where", "id in (select 1; drop table victim)", {},
+                 id="stat-where-subquery-second"),
 ]
 # The same kinds sent straight to the engine.
 _SECOND_ON_THE_WIRE = [

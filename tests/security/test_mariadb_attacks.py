@@ -215,7 +215,8 @@ def _fill(sql: str, server: Server) -> str:
 
 # --- the loader: classes (a), (b), (c) through custom.sql, where, condition and ${VAR} -----------
 
-FIELD = {"custom": "custom.sql", "where": "tables[0].where", "condition": "validity.condition"}
+FIELD = {"custom": "custom.sql", "where": "tables[0].where", "condition": "validity.condition",
+         "check_where": "completeness.where", "stat_where": "statistic.where"}
 
 
 def _attack_tables(location: str, sql: str, env: dict[str, str]) -> str:
@@ -261,6 +262,11 @@ SECOND_STATEMENT = [
     pytest.param("where", "email = '\\''; drop table victim; -- '", id="where-backslash-quote"),
     pytest.param("where", "1 # x\n); drop table victim; (1", id="where-hash-comment"),
     pytest.param("condition", "amount > 0; drop table victim", id="condition-semicolon"),
+    pytest.param("check_where", "1; drop table victim", id="check-where-semicolon"),
+    pytest.param("check_where", "1 /*! ; drop table victim */", id="check-where-exec-comment"),
+    pytest.param("stat_where", "1 # x\n); delete from victim; (1", id="stat-where-hash-comment"),
+    pytest.param("var_check_where", "1); drop table victim; select (1",
+                 id="var-check-where-paren-escape"),
     pytest.param("condition", "amount > 0 -- x\n); delete from victim; (1",
                  id="condition-dash-comment"),
     _case("condition", "1 /*! ; drop table victim */",

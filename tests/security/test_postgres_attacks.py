@@ -271,7 +271,7 @@ def least_privilege_warehouse(lab: Lab) -> Iterator[Warehouse]:
 class Attack:
     """One attack written into checks.yaml: the field it uses, its SQL, and ${VAR} values."""
 
-    field: str  # custom | where | condition
+    field: str  # custom | where | condition | check_where | stat_where
     sql: str  # placeholders {SU_PID}, {RO_PID}, {RO}, {DB} are filled in at run time
     env: tuple[tuple[str, str], ...] = ()
 
@@ -403,6 +403,15 @@ HARMFUL = [
                  id="where-for-update-subquery"),
     pytest.param(Attack("custom", "select * into dqsec_copy from victim"), id="custom-select-into"),
     pytest.param(Attack("condition", "nextval('victim_id_seq') > 0"), id="condition-nextval"),
+    # issue 10: a check's own where (inside the scan) and a statistic's (its own query)
+    pytest.param(Attack("check_where", "nextval('victim_id_seq') > 0"), id="check-where-nextval"),
+    pytest.param(Attack("check_where", "id in (select id from victim for update)"),
+                 id="check-where-for-update"),
+    pytest.param(Attack("stat_where",
+                        "length(query_to_xml('delete from victim', true, true, '')::text) > 0"),
+                 id="stat-where-query-to-xml-delete"),
+    pytest.param(Attack("stat_where", "id > ${DQSEC_X}", (("DQSEC_X", "0; drop table victim"),)),
+                 id="var-in-stat-where-second-statement"),
     pytest.param(Attack("where", "id > ${DQSEC_X}",
                         (("DQSEC_X", "0 or pg_terminate_backend({SU_PID})"),)),
                  id="var-terminate-admin-backend"),

@@ -173,3 +173,16 @@ def test_json_puts_samples_on_the_whole_scope_result_and_names_the_segment(
     assert segment["attributes"]["dq.segment"] == "DE"
     assert (positive["samples"], positive["samples_error"]) == ([], "permission denied")
     assert "samples" not in json.loads(render_json(results))["results"][0]
+
+
+@pytest.mark.parametrize("name", ["postgresql", "mysql", "sqlite", "duckdb"])
+def test_a_reference_target_cannot_carry_sql(name: str) -> None:
+    """`to:` is three identifiers: a statement hidden in one stays inside its quotes."""
+    hostile = parse_config(CONFIG.replace("to: CRM.Customer List.Id",
+                                          'to: "crm.x; drop table victim; --.id"'), env={})
+    dialect = _dialect(name)
+    table = hostile.tables[0]
+    sql = _sql(reference_query(_scope(table, dialect.name), table.checks[0]), dialect)
+    quote = "`" if name == "mysql" else '"'
+    assert f"{quote}x; drop table victim; --{quote}" in sql
+    assert sql.count(";") == 2  # both inside that one quoted name

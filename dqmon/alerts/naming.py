@@ -15,14 +15,13 @@ docs/telemetry.md, "Naming modes", says which backend setting needs which mode.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from dqmon.alerts.common import selector as underscore_selector
 from dqmon.config import CHECK_METRICS, METRICS
 from dqmon.config.resolved import MONITOR_METRICS
 
 Naming = Literal["underscore", "utf8"]
-NAMINGS: tuple[str, ...] = get_args(Naming)
 
 # Every dq.* gauge and every dq.* attribute that reaches Prometheus as a label (SPEC 3).
 OTEL_METRICS = tuple(sorted({*METRICS.values(), *CHECK_METRICS.values(),

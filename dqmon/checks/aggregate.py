@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -167,7 +166,3 @@ def _now(dialect: str) -> ColumnElement[Any]:
         return sa.func.julianday("now")
     return sa.func.current_timestamp()
 
-
-def _valid(rule: Validity, dialect: str, tz: tzinfo = UTC) -> ColumnElement[bool]:
-    """Kept for callers of the previous name; see `rules.valid_condition`."""
-    return valid_condition(rule, dialect, tz)

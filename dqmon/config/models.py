@@ -209,11 +209,6 @@ class Validity(Filtered, Ratios):
             raise ValueError("'condition' checks whole rows: drop 'column'")
         return self
 
-    @property
-    def rule_kind(self) -> str:
-        """Return which of RULES this check uses."""
-        return next(k for k in RULES if getattr(self, "in_" if k == "in" else k) is not None)
-
 
 class Uniqueness(Ratios):
     columns: list[Identifier] = Field(min_length=1)

@@ -4,16 +4,14 @@ fires, then resolves, the freshness alert of a stale PostgreSQL table (issue 5).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
@@ -23,31 +21,12 @@ from dqmon.alerts import RuleOptions, render_rules
 from dqmon.config import load_config
 
 from conftest import need_service
+from processes import free_port, poll, stop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prometheus, pytest.mark.slow]
 
 PROMETHEUS = Path("/usr/bin/prometheus")
-T = TypeVar("T")
 MakeTable = Callable[[str, dict[str, str], Sequence[Sequence[Any]]], str]  # tests/conftest.py
-
-
-def unused_port() -> int:
-    """Return a loopback TCP port that is free right now (engineers run tests in parallel)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout_s: float, logs: Sequence[Path]) -> T:
-    """Call `probe` until it returns something truthy; on timeout fail with the logs."""
-    deadline = time.monotonic() + timeout_s
-    while (value := probe()) is None or not value:
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}"
-                              for p in logs if p.exists())
-            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n{tails}")
-        time.sleep(0.25)
-    return value
 
 
 def get_json(url: str) -> Any:
@@ -80,14 +59,7 @@ def processes(tmp_path: Path) -> Iterator[Callable[[str, list[str]], Path]]:
         return log
 
     yield start
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop(started)
 
 
 def write_checks(tmp_path: Path, url: str, table: str) -> Path:
@@ -127,7 +99,7 @@ def test_freshness_alert_fires_for_a_stale_table_and_resolves_after_new_rows(
     table = make_table("e2e_alert_events", {"id": "integer", "created_at": "timestamptz"},
                        [(1, day_ago)])
     checks = write_checks(tmp_path, pg_url, table)
-    dqmon_port, prom_port = unused_port(), unused_port()
+    dqmon_port, prom_port = free_port(), free_port()
     prometheus = f"http://127.0.0.1:{prom_port}"
     logs = [
         processes("dqmon", [sys.executable, "-m", "dqmon", "run", "--config", str(checks),

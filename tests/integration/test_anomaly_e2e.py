@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -25,12 +24,12 @@ from dqmon.alerts import RuleOptions, render_rules
 from dqmon.config import load_config
 
 from conftest import need_service
+from processes import free_port, poll, stop
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 PROMTOOL = Path("/usr/bin/promtool")
-T = TypeVar("T")
 
 CHECKS = """
 version: 1
@@ -47,13 +46,6 @@ tables:
 """
 
 
-def free_port() -> int:
-    """Return a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http_json(url: str) -> Any:
     """GET a JSON document, or None while the server is not up."""
     try:
@@ -61,18 +53,6 @@ def http_json(url: str) -> Any:
             return json.loads(response.read())
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout_s: float, logs: list[Path]) -> T:
-    """Call `probe` until it returns something truthy; on timeout fail with the logs' tails."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-2000:]}"
-                              for p in logs if p.exists())
-            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n{tails}")
-        time.sleep(0.25)
-    return value
 
 
 def row_counts(warehouse: Path) -> dict[str, int]:
@@ -116,14 +96,7 @@ def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
     """Processes the test starts, terminated (then killed) at its end."""
     started: list[subprocess.Popen[bytes]] = []
     yield started
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop(started)
 
 
 def prometheus_config(tmp: Path, rules: Path, target: str) -> Path:

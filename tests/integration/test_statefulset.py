@@ -18,7 +18,6 @@ import copy
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -26,11 +25,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -39,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dqmon.daemon import Shard
 
 from conftest import need_service
+from processes import free_port, poll, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -47,7 +47,6 @@ POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"  # set on StatefulSet pods by K
 SHARD_ENV = ("POD_INDEX", "DQMON_SHARDS", "DQMON_SHARD")  # what the StatefulSet adds
 PROMETHEUS = Path("/usr/bin/prometheus")
 DQMON_PORT = 9464
-T = TypeVar("T")
 Key = tuple[str, str]
 Objects = dict[Key, dict[str, Any]]
 
@@ -316,24 +315,6 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DQMON_", "OTEL_"))}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout_s: float, logs: list[Path]) -> T:
-    """Call `probe` until it returns something truthy; on timeout fail with the logs' tails."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-2000:]}"
-                              for p in logs if p.exists())
-            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n{tails}")
-        time.sleep(0.2)
-    return value
-
-
 def http_get(url: str) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
@@ -382,14 +363,7 @@ class Cluster:
         return found
 
     def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(self.procs)
 
 
 @pytest.fixture(scope="module")

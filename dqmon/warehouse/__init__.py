@@ -213,7 +213,7 @@ def _information_schema_families(conn: Connection, schema: str | None,
     query = sa.select(cols.c.column_name, cols.c.data_type).where(cols.c.table_name == table)
     if schema is not None:
         query = query.where(cols.c.table_schema == schema)
-    return {name: type_family_from_name(kind) for name, kind in conn.execute(query)}
+    return {str(name): type_family_from_name(str(kind)) for name, kind in conn.execute(query)}
 
 
 def _is_timeout(orig: BaseException) -> bool:

@@ -71,7 +71,8 @@ def _postgres(conn: Connection) -> RoleReport:
 
 def _mysql(conn: Connection) -> RoleReport:
     role = str(conn.execute(sa.text("select current_user()")).scalar_one())
-    granted = {p for (line,) in conn.execute(sa.text("show grants")) for p in _privileges(line)}
+    grants: list[object] = list(conn.execute(sa.text("show grants")).scalars())
+    granted = {p for line in grants for p in _privileges(str(line))}
     if "ALL PRIVILEGES" in granted or "ALL" in granted:
         granted |= {*_MYSQL_DANGERS, *_MYSQL_WRITES}
     dangers = tuple(p for p in _MYSQL_DANGERS if p in granted)

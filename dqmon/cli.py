@@ -214,9 +214,12 @@ def _naming_option() -> Callable[[F], F]:
 @click.option("--generic", is_flag=True,
               help="a constant set of rules for every check (default above 500 checks)")
 @click.option("--per-check", is_flag=True, help="one rule per check, one group per table")
+@click.option("--backfill", is_flag=True,
+              help="only the hourly summaries of `anomaly:` checks, for `promtool tsdb "
+                   "create-blocks-from rules` over existing history (docs/alerting.md)")
 @_naming_option()
 def rules(config_path: str | None, output: str | None, generic: bool, per_check: bool,
-          naming: Naming | None) -> int:
+          backfill: bool, naming: Naming | None) -> int:
     """Write Prometheus alerting rules derived from the checks."""
     from dqmon.alerts import render_rules
 
@@ -224,7 +227,7 @@ def rules(config_path: str | None, output: str | None, generic: bool, per_check:
         raise UsageError("--generic and --per-check exclude each other")
     config = _load(config_path)
     _emit(render_rules(config, form="generic" if generic else "per-check" if per_check
-                       else "auto", naming=naming), output)
+                       else "auto", naming=naming, backfill=backfill), output)
     return int(ExitCode.OK)
 
 

@@ -1,14 +1,20 @@
 """Learned baselines (SPEC 10, issue 12): recording rules for the mean and standard deviation
 of watched values, and the `DQAnomaly` alert on a value outside mean ± sensitivity × stddev.
 
-The baseline is shared per metric: one `mean` and one `stddev` recording rule per value gauge
-and (window, seasonality) in use, whatever the number of checks, over the watched checks'
-series only (label matchers on `dq_table` and `dq_check`, so unwatched series are never read).
-Each rule samples the value through a subquery every `anomaly_step_s`, aggregated by identity
-first, so a restart (new `instance`), a new partition slice or a sparse OTLP push still make
-one series per check. A seasonal baseline pools the spans around the same time of day or week
-in each earlier period (`offset`); its variance is the pooled one (law of total variance).
-Alerts are per check in the per-check form and one rule per settings in the generic form.
+Two stages keep the evaluation cost independent of the raw sample rate. Once an hour, the
+`dqmon.anomaly.summaries` group records each watched check's mean and variance over the past
+hour (`dq:<gauge>:avg_1h`, `dq:<gauge>:stdvar_1h`), sampled through a subquery every
+`anomaly_step_s` and aggregated by identity first, so a restart (new `instance`), a new
+partition slice or a sparse OTLP push still make one series per check. The baselines then
+read those hourly summaries only: 336 points per check for 14 days instead of every raw
+sample. The variance over the window is the pooled one (law of total variance: the mean of
+the hours' variances plus the variance of the hours' means). A seasonal baseline pools the
+hours at the same time of day or week in each earlier period (`offset`).
+
+Both stages are shared per gauge: one rule per value gauge and (window, seasonality) in
+use, whatever the number of checks, over the watched checks' series only (label matchers
+on `dq_table` and `dq_check`, so unwatched series are never read). Alerts are per check in
+the per-check form and one rule per settings in the generic form.
 """
 
 from __future__ import annotations
@@ -109,29 +115,62 @@ def exact(watch: Watch) -> str:
     return f"dq_table={quote(watch.table.name)},dq_check={quote(watch.check.name)}"
 
 
+# --- hourly summaries ------------------------------------------------------------------------
+
+SUMMARY_GROUP = "dqmon.anomaly.summaries"
+
+
+def summary_name(metric: str, stat: str, options: RuleOptions) -> str:
+    """Return an hourly summary's name, e.g. `dq:dq_row_count:avg_1h`."""
+    return f"dq:{metric}:{stat}_{duration(options.anomaly_slot_s)}"
+
+
+def sampled(metric: str, labels: str, options: RuleOptions) -> str:
+    """Return the value per check identity over the last slot, sampled every step."""
+    inner = f"max by ({by(ANOMALY_ID)}) ({metric}{{{labels}}})"
+    return f"({inner})[{duration(options.anomaly_slot_s)}:{duration(options.anomaly_step_s)}]"
+
+
+def summary_group(found: list[Watch], options: RuleOptions) -> dict[str, object] | None:
+    """Return the hourly group: each watched gauge's mean and variance over the last hour."""
+    gauges: dict[str, list[Watch]] = {}
+    for watch in found:
+        gauges.setdefault(watch.metric, []).append(watch)
+    if not gauges:
+        return None
+    rules = [{"record": summary_name(metric, stat, options),
+              "expr": f"{stat}_over_time({sampled(metric, matchers(group), options)})"}
+             for metric, group in sorted(gauges.items()) for stat in ("avg", "stdvar")]
+    return {"name": SUMMARY_GROUP, "interval": duration(options.anomaly_slot_s), "rules": rules}
+
+
 # --- baseline recording rules ----------------------------------------------------------------
 
-def sampled(metric: str, labels: str, span_s: float, step_s: float, offset_s: float = 0) -> str:
-    """Return the value per check identity, sampled every step over `span` as a subquery."""
+def over(function: str, baseline: Baseline, stat: str, labels: str, span_s: float,
+         offset_s: float, options: RuleOptions) -> str:
+    """Return `function` over the hourly `stat` summaries of `span` ending `offset` ago."""
     at = f" offset {duration(offset_s)}" if offset_s else ""
-    inner = f"max by ({by(ANOMALY_ID)}) ({metric}{{{labels}}})"
-    return f"({inner})[{duration(span_s)}:{duration(step_s)}]{at}"
+    name = summary_name(baseline.metric, stat, options)
+    return f"{function}({name}{{{labels}}}[{duration(span_s)}]{at})"
 
 
 def slots(baseline: Baseline, options: RuleOptions) -> list[float]:
-    """Return the offsets of the spans centred on the same time of day or week before now."""
+    """Return the offsets that select, in each earlier period, the hour whose summary ends
+    within the hour after the same time of day or week: centred within half an hour of it."""
     period = SEASON_S[baseline.seasonality]
     count = max(1, math.floor(baseline.window_s / period))
-    return [k * period - options.anomaly_slot_s / 2 for k in range(1, count + 1)]
+    return [k * period - options.anomaly_slot_s for k in range(1, count + 1)]
 
 
-def pooled(baseline: Baseline, labels: str, options: RuleOptions, term: str) -> str:
-    """Return `avg by (id)` over the seasonal spans of a per-span `term` (`{s}` = the span)."""
+def pooled(baseline: Baseline, labels: str, options: RuleOptions, squared: bool) -> str:
+    """Return `avg by (id)` over the seasonal hours of their mean (or second moment)."""
     parts = []
     for i, offset in enumerate(slots(baseline, options), start=1):
-        span = sampled(baseline.metric, labels, options.anomaly_slot_s, options.anomaly_step_s,
-                       offset)
-        parts.append(f'label_replace(\n  {term.format(s=span)},\n  "dq_slot", "{i}", "", ""\n)')
+        def hour(stat: str, at: float = offset) -> str:
+            return over("last_over_time", baseline, stat, labels, options.anomaly_slot_s, at,
+                        options)
+        term = f"{hour('stdvar')} + {hour('avg')} ^ 2" if squared else hour("avg")
+        parts.append(f'label_replace(\n  {term},\n  "dq_slot", "{i}", "", ""\n)')
     union = "\nor\n".join(parts)
     return f"avg by ({by(ANOMALY_ID)}) (\n{indent(union)}\n)"
 
@@ -139,13 +178,15 @@ def pooled(baseline: Baseline, labels: str, options: RuleOptions, term: str) -> 
 def baseline_rules(baseline: Baseline, labels: str, options: RuleOptions) -> list[dict[str, str]]:
     """Return the mean and stddev recording rules of one baseline."""
     if baseline.seasonality == "none":
-        span = sampled(baseline.metric, labels, baseline.window_s, options.anomaly_step_s,
-                       options.anomaly_gap_s)
-        mean, stddev = f"avg_over_time({span})", f"stddev_over_time({span})"
+        def window(function: str, stat: str) -> str:
+            return over(function, baseline, stat, labels, baseline.window_s,
+                        options.anomaly_gap_s, options)
+        mean = window("avg_over_time", "avg")
+        stddev = (f"sqrt(\n  {window('avg_over_time', 'stdvar')}\n"
+                  f"  + {window('stdvar_over_time', 'avg')}\n)")
     else:
-        mean = pooled(baseline, labels, options, "avg_over_time({s})")
-        second = pooled(baseline, labels, options,
-                        "stdvar_over_time({s}) + avg_over_time({s}) ^ 2")
+        second = pooled(baseline, labels, options, squared=True)
+        mean = pooled(baseline, labels, options, squared=False)
         stddev = f"sqrt(clamp_min(\n{indent(second)}\n  - {baseline.name('mean')} ^ 2,\n  0\n))"
     return [{"record": baseline.name("mean"), "expr": mean},
             {"record": baseline.name("stddev"), "expr": stddev}]
@@ -175,12 +216,14 @@ def outside(z: str, anomaly: Anomaly) -> str:
 
 
 def anomaly_expr(watch: Watch, labels: str, lookback: str, options: RuleOptions) -> str:
-    """Return the z-score of each check of `labels` outside its band, once old enough and
-    while its query runs (dq_check_up == 0 is DQCheckError's business)."""
+    """Return the z-score of each check of `labels` outside its band, once an hourly summary
+    at least `min_history` old lies in its window, and while its query runs
+    (dq_check_up == 0 is DQCheckError's business)."""
     baseline, anomaly = watch.baseline, watch.anomaly
     z = outside(zscore(baseline, labels, lookback, options), anomaly)
-    history = (f"present_over_time({baseline.metric}{{{labels}}}[{lookback}] "
-               f"offset {duration(anomaly.min_history)})")
+    span = max(anomaly.window - anomaly.min_history, options.anomaly_slot_s)
+    history = over("present_over_time", baseline, "avg", labels, span, anomaly.min_history,
+                   options)
     up = f"last_over_time({CHECK_UP}{{{labels}}}[{lookback}]) == 0"
     return (f"(\n{indent(z)}\n)\nand on ({by(ANOMALY_ID)})\n  {history}\n"
             f"unless on ({by(ANOMALY_ID)})\n  {up}")
@@ -230,6 +273,13 @@ def baseline_group(found: list[Watch], lookback: str,
     rules += [sensitivity_rule(found, lookback), band_rule(groups, "-", options),
               band_rule(groups, "+", options)]
     return {"name": BASELINE_GROUP, "rules": rules}
+
+
+def anomaly_groups(found: list[Watch], lookback: str,
+                   options: RuleOptions) -> list[dict[str, object]]:
+    """Return the hourly summaries' group and the baselines' group (none without a watch)."""
+    groups = [summary_group(found, options), baseline_group(found, lookback, options)]
+    return [group for group in groups if group is not None]
 
 
 # --- annotations -----------------------------------------------------------------------------

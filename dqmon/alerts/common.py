@@ -98,8 +98,9 @@ class RuleOptions:
     # DQAnomaly (SPEC 10, issue 12; docs/alerting.md, "Learned baselines"). `for:` two
     # evaluations at Prometheus's default 1m evaluation interval.
     anomaly_for_s: float = 60.0
-    anomaly_step_s: float = 300.0  # the baseline samples the value every step (a subquery)
-    anomaly_slot_s: float = 3600.0  # seasonal: the span around the same time of day or week
+    anomaly_step_s: float = 300.0  # the hourly summaries sample the value every step
+    # The summaries' span and interval; a seasonal baseline reads one per earlier period.
+    anomaly_slot_s: float = 3600.0
     # A baseline without seasonality ends this long before now, so that the value being
     # judged does not widen its own band in its first hour.
     anomaly_gap_s: float = 3600.0

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dqmon.alerts.anomaly import baseline_group, watches
+from dqmon.alerts.anomaly import anomaly_groups, watches
 from dqmon.alerts.anomaly import generic_rule as generic_anomaly_rule
 from dqmon.alerts.common import (
     ALERT_NAMES,
@@ -318,8 +318,7 @@ def build_generic_rules(config: Config, options: RuleOptions) -> dict[str, Any]:
     rules += [valueless_rule(window, options), error_rule(window, options),
               stale_rule(config, options), anomaly_rule(config, options)]
     found = watches(table_shapes(config), discovered=len(config.discover))
-    baselines = baseline_group(found, window, options)
-    if baselines is None:
-        return {"groups": [{"name": GROUP, "rules": rules}]}
-    rules.append(generic_anomaly_rule(found, window, options))
-    return {"groups": [baselines, {"name": GROUP, "rules": rules}]}
+    learned = anomaly_groups(found, window, options)
+    if learned:
+        rules.append(generic_anomaly_rule(found, window, options))
+    return {"groups": [*learned, {"name": GROUP, "rules": rules}]}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dqmon.alerts.anomaly import baseline_group, per_check_rule, watches
+from dqmon.alerts.anomaly import anomaly_groups, per_check_rule, watches
 from dqmon.alerts.common import (
     ALERT_NAMES,
     CHECK_LAST_RUN,
@@ -195,10 +195,9 @@ def table_group(table: TableSpec, options: RuleOptions) -> dict[str, Any]:
 
 
 def build_per_check_rules(config: Config, options: RuleOptions) -> dict[str, Any]:
-    """Return the per-check rule file for `config`: the shared baselines (SPEC 10), if any
-    check is watched, then one group per table."""
+    """Return the per-check rule file for `config`: the shared summaries and baselines
+    (SPEC 10), if any check is watched, then one group per table."""
     lookback = duration(max((window_s(t, options) for t in config.tables),
                             default=options.min_window_s))
-    baselines = baseline_group(watches(list(config.tables)), lookback, options)
-    groups = [table_group(table, options) for table in config.tables]
-    return {"groups": [baselines, *groups] if baselines else groups}
+    learned = anomaly_groups(watches(list(config.tables)), lookback, options)
+    return {"groups": [*learned, *(table_group(table, options) for table in config.tables)]}

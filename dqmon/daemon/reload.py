@@ -60,21 +60,25 @@ class Roster:
         self._refresh_s: float | None = None
 
     def apply(self, source: Config) -> None:
-        """Build the jobs of `source` and its discovered tables, then swap them all in."""
+        """Build the jobs of `source` and its discovered tables, then swap them all in.
+
+        Whatever fails before the swap (discovery, the catalog, a job) retires the pools built
+        for `source` and leaves the running jobs, pools and roster as they were.
+        """
         slots = self.pools.build(source)
-        config = with_discovered(source, _warehouses(slots),
-                                 [t for t in self._tables if t.name not in self._listed])
-        self.source, self._listed = source, {t.name for t in source.tables}
-        self._tables = config.tables
-        tables = [t for t in config.tables if self._shard.owns(t.name)]
-        register_tables(tables, _warehouses(slots))
         try:
+            config = with_discovered(source, _warehouses(slots),
+                                     [t for t in self._tables if t.name not in self._listed])
+            tables = [t for t in config.tables if self._shard.owns(t.name)]
+            register_tables(tables, _warehouses(slots))
             jobs = {t.name: self._job_for(t, slots[t.warehouse]) for t in tables}
             timings = {name: table_timing(job.table) for name, job in jobs.items()
                        if job is not self._published.jobs.get(name)}
         except Exception:
             self.pools.retire(self.pools.fresh(slots))
             raise
+        self.source, self._listed = source, {t.name for t in source.tables}
+        self._tables = config.tables
         removed = self._swap(slots, jobs, timings, tables)
         log.info("config loaded", file=config.file, shard=str(self._shard), tables=len(jobs),
                  of_tables=len(config.tables), scheduled=len(timings), removed=len(removed))

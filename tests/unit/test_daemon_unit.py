@@ -35,6 +35,7 @@ from dqmon.daemon import (
     stable_hash,
     trigger_for,
 )
+from dqmon.daemon.pools import Pools
 from dqmon.errors import UsageError, WarehouseError
 from dqmon.http import HealthServer, parse_listen
 from dqmon.results import CheckResult
@@ -347,6 +348,39 @@ def test_reload_replaces_jobs_and_rejects_bad_files(
     assert len(reporter.retained) == 2
     assert "reload rejected" in caplog.text
     assert daemon.ready()
+
+
+@pytest.mark.parametrize("step", ["with_discovered", "register_tables"])
+def test_a_reload_failing_before_the_swap_retires_its_new_pools_and_changes_nothing(
+        daemon_setup: tuple[Daemon, FakeReporter, Path, Path],
+        monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """Discovery or the catalog raising something unexpected during a reload: the pool built
+    for the new warehouse settings is retired, the running pools, jobs and source stay."""
+    from dqmon.daemon import reload as reload_module
+
+    daemon, reporter, path, db = daemon_setup
+    _wait_for(lambda: reporter.tables() == {"a", "b"})
+    roster = daemon._roster  # noqa: SLF001 - the state a failed reload must leave alone
+    running, source = dict(roster.pools.slots), roster.source
+    retired: list[str] = []
+    real_retire = Pools.retire
+
+    def retire(self: Pools, slots: dict[str, WarehouseSlot]) -> None:
+        retired.extend(slot.warehouse.settings.url for slot in slots.values())
+        real_retire(self, slots)
+
+    monkeypatch.setattr(Pools, "retire", retire)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(reload_module, step, broken)
+    path.write_text(_config_text(db, "  - {name: c, checks: [{row_count: {min: 1}}]}\n")
+                    .replace("\ntables:", "\n    statement_timeout: 7s\ntables:"))
+    assert daemon.reload() is False
+    assert retired == [f"sqlite:///{db}"]  # the new pool, once; the running one stays
+    assert roster.pools.slots == running and roster.source is source
+    assert set(roster._published.jobs) == {"a", "b"}  # noqa: SLF001
 
 
 # --- logs --------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ has no environment switch).
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import json
 import os
 import statistics
@@ -404,9 +406,22 @@ def context_lines(args: argparse.Namespace, setup: Setup, soda_version: str,
 
 # --- main ---------------------------------------------------------------------------------------
 
+def compile_dqmon() -> None:
+    """Write dqmon's .pyc files, as installing a wheel does (pip compiles at install time).
+
+    An editable install under PYTHONDONTWRITEBYTECODE=1 (set on these machines) never
+    writes them, so every run would compile dqmon's modules from source: about 0.15 s of
+    each one-day run here, a cost no installed dqmon pays.
+    """
+    spec = importlib.util.find_spec("dqmon")
+    assert spec is not None and spec.submodule_search_locations is not None
+    compileall.compile_dir(spec.submodule_search_locations[0], quiet=1)
+
+
 def run(conn: psycopg.Connection[Any], args: argparse.Namespace, work: Path) -> None:
     """Build the contenders, check their verdicts, time them and print the report."""
     soda_bin, soda_version = soda_install(args.soda_venv)
+    compile_dqmon()
     with reader_role(conn) as role, OtlpReceiver() as receiver:
         setup = make_setup(conn, role, work)
         contenders = [psql(setup), bare_python(setup), dqmon(setup),

@@ -1,3 +1,3 @@
-from dqmon.cli import main
+from dqmon.cli import console
 
-main()
+console()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -35,8 +36,40 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_HELP = "checks file (default: $DQMON_CONFIG, then ./checks.yaml)"
 
 
+def console() -> NoReturn:
+    """Entry point of the `dqmon` console script and `python -m dqmon`: `main` in a process of
+    its own, whose garbage collection is set for a command that starts, runs and exits.
+
+    The cyclic collector stays off while the command imports its modules and reads its file
+    (objects that are never garbage, but whose allocation triggers collection after collection:
+    0.1 s of a one-day run-once), then `_started` freezes them out of later collections and
+    turns it on. At exit, everything is frozen: the interpreter's last collections of the
+    whole heap cost another 0.1 to 0.2 s, and the process is ending anyway.
+    (`benchmarks/startup_phases.py`, docs/performance.md.)
+    """
+    global _startup_gc_off
+    gc.disable()
+    _startup_gc_off = True
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
+_startup_gc_off = False  # set by `console` only: tests call `main` in their own process
+
+
+def _started() -> None:
+    """End the start-up of a console process (see `console`); nothing elsewhere."""
+    global _startup_gc_off
+    if _startup_gc_off:
+        _startup_gc_off = False
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point of the `dqmon` console script."""
+    """Run the command line `argv` (default: sys.argv) and exit with its code."""
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="dqmon",
                         standalone_mode=False)
@@ -75,7 +108,9 @@ def _config_option() -> Callable[[F], F]:
 def _load(config_path: str | None) -> Config:
     from dqmon.config import default_config_path, load_config
 
-    return load_config(config_path or default_config_path())
+    config = load_config(config_path or default_config_path())
+    _started()
+    return config
 
 
 # --- run (the daemon) ------------------------------------------------------------------------
@@ -99,6 +134,7 @@ def run(config_path: str | None, listen: str, shard: str | None, log_format: str
     from dqmon import daemon, logs
     from dqmon.config import default_config_path
 
+    _started()  # a daemon: the collector runs from here, whatever it imports later
     logs.configure(log_format, level=log_level)
     return daemon.serve(daemon.parse_options(config_path or default_config_path(), listen,
                                              shard, grace_period, export=not no_export))
@@ -147,6 +183,7 @@ def import_dbt(run_results: str, manifest: str | None, warehouse: str, fmt: str,
     """Publish a dbt run's test outcomes (run_results.json) as checks, exit 0/1/2/3."""
     from dqmon import importdbt
 
+    _started()
     outcome = importdbt.import_dbt(importdbt.Request(run_results, manifest, warehouse,
                                                      fmt == "json", not no_export))
     for note in outcome.notes:
@@ -252,6 +289,7 @@ def demo(path: str) -> int:
     """(Re)build the embedded SQLite demo warehouse used by the repo's checks.yaml."""
     from dqmon.demo import build_demo
 
+    _started()
     target = build_demo(path)
     click.echo(f"demo warehouse written to {target}", err=True)
     return int(ExitCode.OK)

@@ -1,12 +1,14 @@
 """Where a `run-once` process spends its time, step by step, next to the bare-Python floor
 (issue 11; docs/performance.md, "Where one run's time goes").
 
-Each round starts two fresh interpreters. One times dqmon's steps with `time.perf_counter`:
-importing SQLAlchemy, psycopg and PyYAML (as the floor does), click and the CLI, pydantic, `dqmon.config` (the models' build), the rest of
-run-once's modules, reading and validating the file, and the run itself (engine, connect,
-role check, statements). The other is the floor of benchmarks/peers.py: SQLAlchemy, psycopg,
-PyYAML and the OTel SDK imported, then an engine, a connection and one query. Medians over the rounds, in milliseconds.
-Run it against any config with one table, e.g. the one-day config peers.py writes:
+Each round starts two fresh interpreters. One times dqmon's steps with `time.perf_counter`,
+its collector set as `dqmon.cli.console` sets it (off until the file is read): importing
+SQLAlchemy, psycopg and PyYAML (as the floor does), click and the CLI, pydantic,
+`dqmon.config` (the models' build), the rest of run-once's modules, reading and validating
+the file, and the run itself (engine, connect, role check, statements). The other is the
+floor of benchmarks/peers.py: SQLAlchemy, psycopg, PyYAML and the OTel SDK imported, then an
+engine, a connection and one query. Medians over the rounds, in milliseconds. Run it against
+any config with one table, e.g. the one-day config peers.py writes:
 
     python benchmarks/startup_phases.py --config day.yaml --table orders \\
         --partition 2026-11-12 --query "select 1" --rounds 7
@@ -21,7 +23,8 @@ import subprocess
 import sys
 
 DQMON = """\
-import json, sys, time
+import gc, json, sys, time
+gc.disable()  # as dqmon.cli.console: the collector is off during the start-up
 marks = [("start", time.perf_counter())]
 def mark(name): marks.append((name, time.perf_counter()))
 import psycopg, sqlalchemy, yaml; mark("SQLAlchemy, psycopg, PyYAML")
@@ -30,6 +33,7 @@ import pydantic; mark("pydantic")
 import dqmon.config; mark("dqmon.config (the models)")
 import dqmon.runonce as r; mark("run-once's other modules")
 config = dqmon.config.load_config(sys.argv[1]); mark("reading and validating the file")
+gc.freeze(); gc.enable()
 r.run_once(config, r.Request(tables=[sys.argv[2]], checks=[], partition=sys.argv[3] or None,
                              json=False, export=False, sample_rows=None)); mark("the run")
 print(json.dumps({b[0]: 1e3 * (b[1] - a[1]) for a, b in zip(marks, marks[1:])}))

@@ -160,6 +160,9 @@ def run_once(config_path: str | None, tables: tuple[str, ...], checks: tuple[str
     """Run the checks once, print the results, exit 0/1/2/3."""
     from dqmon import runonce
 
+    if not no_export:
+        import dqmon.telemetry  # noqa: F401 - the SDK, imported with the rest of the start-up
+
     request = runonce.Request(tables, checks, partition, fmt == "json", not no_export,
                               sample_rows)
     text, code = runonce.run_once(_load(config_path), request)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dqmon.config.models import Custom
+from dqmon.config.kinds import Custom
 from dqmon.config.resolved import CheckSpec, Threshold
 from dqmon.config.types import Severity
 from dqmon.errors import UsageError

@@ -38,7 +38,7 @@ from dqmon.alerts.common import (
     template_literal,
 )
 from dqmon.config import CheckSpec, TableSpec
-from dqmon.config.models import SEASON_S, Anomaly
+from dqmon.config.kinds import SEASON_S, Anomaly
 
 # One check's value across partition slices: a slice is not a check of its own here.
 ANOMALY_ID = tuple(label for label in IDENTITY if label != "dq_partition")

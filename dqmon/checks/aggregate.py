@@ -20,7 +20,7 @@ from dqmon.checks import partials, segments
 from dqmon.checks.partials import NOW, ROWS, Input, Partials, ratio
 from dqmon.checks.rules import number, regex_search, valid_condition
 from dqmon.checks.scope import Scope, raw_sql_condition
-from dqmon.config.models import Validity
+from dqmon.config.kinds import Validity
 from dqmon.config.resolved import CheckSpec
 
 __all__ = ["ScanAnswer", "aggregate_query", "evaluate_aggregate", "number", "ratio",

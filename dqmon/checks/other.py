@@ -12,7 +12,7 @@ from sqlalchemy.types import TypeEngine
 
 from dqmon.checks.aggregate import ratio
 from dqmon.checks.scope import Scope
-from dqmon.config.models import Custom, Schema
+from dqmon.config.kinds import Custom, Schema
 from dqmon.config.resolved import CheckSpec
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.sql.expression import TableClause
 
 from dqmon.checks.aggregate import ratio
 from dqmon.checks.scope import Scope
-from dqmon.config.models import Reference
+from dqmon.config.kinds import Reference
 from dqmon.config.resolved import CheckSpec
 
 VALUE = "dq_ref_value"  # the one column each side exposes: no clash with the scope's `where`

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from dqmon.checks.scope import raw_sql_condition
-from dqmon.config.models import Validity
+from dqmon.config.kinds import Validity
 
 
 def valid_condition(rule: Validity, dialect: str, tz: tzinfo = UTC) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from dqmon.checks.reference import VALUE as REF_VALUE
 from dqmon.checks.reference import target_values
 from dqmon.checks.rules import valid_condition
 from dqmon.checks.scope import Scope, raw_sql_condition
-from dqmon.config.models import Validity
+from dqmon.config.kinds import Validity
 from dqmon.config.resolved import CheckSpec
 
 SAMPLED_KINDS = frozenset({"completeness", "validity", "uniqueness", "reference"})

@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dqmon.checks.rules import number
 from dqmon.checks.scope import Scope, raw_sql_condition
-from dqmon.config.models import PERCENTILES
+from dqmon.config.kinds import PERCENTILES
 from dqmon.config.resolved import CheckSpec
 
 VALUE = "dq_value"

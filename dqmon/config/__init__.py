@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dqmon.config.kinds import KINDS, CheckEntry, Completeness
 from dqmon.config.loader import load_document
 from dqmon.config.messages import located
-from dqmon.config.models import KINDS, CheckEntry, Completeness, ConfigFile, Discover, Table
+from dqmon.config.models import ConfigFile, Discover, Table
 from dqmon.config.references import check_references
 from dqmon.config.resolved import (
     AGGREGATE_KINDS,

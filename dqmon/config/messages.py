@@ -10,8 +10,9 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from dqmon.config.kinds import KINDS, CheckEntry
 from dqmon.config.loader import Document, Path
-from dqmon.config.models import KINDS, CheckEntry, ConfigFile
+from dqmon.config.models import ConfigFile
 from dqmon.errors import Problem
 
 _PLAIN = {

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dqmon.config.kinds import PERCENTILES, CheckEntry, Completeness, Custom, Statistic, Validity
 from dqmon.config.loader import Document, Path
-from dqmon.config.models import PERCENTILES, CheckEntry, Completeness, Custom, Statistic, Validity
 from dqmon.config.urls import parse_url
 from dqmon.errors import Problem
 

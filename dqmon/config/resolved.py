@@ -6,15 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dqmon.config.models import (
-    Anomaly,
-    CheckParams,
-    Discover,
-    Partition,
-    SegmentBy,
-    Statistic,
-    Warehouse,
-)
+from dqmon.config.kinds import Anomaly, CheckParams, Statistic
+from dqmon.config.models import Discover, Partition, SegmentBy, Warehouse
 from dqmon.config.types import Schedule, Severity
 
 METRICS = {

@@ -10,7 +10,7 @@ import pytest
 from dqmon import __version__
 from dqmon.cli import format_value, main, render_json, render_text
 from dqmon.config import CheckSpec, Threshold
-from dqmon.config.models import Freshness, RowCount
+from dqmon.config.kinds import Freshness, RowCount
 from dqmon.results import CheckResult
 
 

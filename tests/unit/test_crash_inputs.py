@@ -27,7 +27,8 @@ from dqmon import logs
 from dqmon.checks.timeutil import current_slice, parse_slice
 from dqmon.cli import main
 from dqmon.config import CheckSpec, Config, ConfigError, load_config, parse_config
-from dqmon.config.models import Partition, Validity
+from dqmon.config.kinds import Validity
+from dqmon.config.models import Partition
 from dqmon.daemon import Daemon, TableJob, WarehouseSlot, check_table, check_table_or_error
 from dqmon.inspect import show_sql_text
 from dqmon.results import CheckResult

@@ -13,7 +13,7 @@ from dqmon.checks import evaluate_custom, type_family
 from dqmon.checks.aggregate import ratio
 from dqmon.checks.timeutil import age_seconds, current_slice, parse_slice, to_unix
 from dqmon.config import CheckSpec, Threshold
-from dqmon.config.models import RowCount
+from dqmon.config.kinds import RowCount
 from dqmon.results import CheckResult, ExitCode, exit_code
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -20,6 +20,12 @@ from dqmon.config.types import (
 )
 
 
+def _ordered(low: float | None, high: float | None) -> None:
+    """Refuse bounds given the wrong way round."""
+    if low is not None and high is not None and low > high:
+        raise ValueError("min must not be greater than max")
+
+
 class CheckBase(Model):
     name: Identifier | None = None
     severity: Severity | None = None
@@ -104,8 +110,7 @@ class Volume(Watched):
 
     @model_validator(mode="after")
     def _ordered(self) -> Volume:
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not be greater than max")
+        _ordered(self.min, self.max)
         return self
 
 
@@ -119,8 +124,7 @@ class RowCount(Filtered):
 
     @model_validator(mode="after")
     def _ordered(self) -> RowCount:
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not be greater than max")
+        _ordered(self.min, self.max)
         return self
 
 
@@ -182,8 +186,7 @@ class Statistic(Filtered):
     def _bounded(self) -> Statistic:
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not be greater than max")
+        _ordered(self.min, self.max)
         return self
 
     @property
@@ -222,8 +225,7 @@ class Custom(Watched):
     def _bounded(self) -> Custom:
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not be greater than max")
+        _ordered(self.min, self.max)
         return self
 
 

@@ -28,6 +28,17 @@ def need_service(name: str, reason: str) -> None:
     pytest.skip(message)
 
 
+def mariadb_admin(**options: Any) -> Any:
+    """Return an autocommit root connection to the local MariaDB (need_service without one)."""
+    pymysql = pytest.importorskip("pymysql")
+    try:
+        return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                               autocommit=True, connect_timeout=5, **options)
+    except pymysql.err.OperationalError as exc:
+        need_service("MariaDB", str(exc))
+        raise  # need_service never returns
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[dict[str, str]]:
     """Create a fresh database and a least-privilege reader role for the session; drop both after.

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import need_service
+from conftest import mariadb_admin
 
 ENGINES = ("postgresql", "sqlite", "duckdb", "mariadb")
 
@@ -100,12 +100,7 @@ def _postgres(request: pytest.FixtureRequest) -> Engine:
 @pytest.fixture
 def mariadb_engine() -> Iterator[Engine]:
     """A throwaway MariaDB database and a user who may only read it."""
-    pymysql = pytest.importorskip("pymysql")
-    try:
-        admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
-                                autocommit=True, connect_timeout=5, charset="utf8mb4")
-    except pymysql.err.OperationalError as exc:
-        need_service("MariaDB", str(exc))
+    admin = mariadb_admin(charset="utf8mb4")
     suffix = uuid.uuid4().hex[:8]
     name, reader = f"dqmon_test_{suffix}", f"dqmon_reader_{suffix}"
 

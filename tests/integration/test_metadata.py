@@ -25,7 +25,7 @@ from dqmon.results import CheckResult
 from dqmon.scan import scan_table
 from dqmon.warehouse import Warehouse, open_warehouses
 
-from conftest import need_service
+from conftest import mariadb_admin
 from helpers import run_cli
 
 METADATA_CHECKS = ("[volume: {}, freshness: {source: metadata, max_age: 1d}, "
@@ -391,12 +391,7 @@ def test_pg_one_catalog_query_per_schema_and_no_row_read(
 @pytest.fixture
 def mariadb() -> Iterator[dict[str, Any]]:
     """A throwaway MariaDB database, a user who may only SELECT in it, and a root cursor."""
-    pymysql = pytest.importorskip("pymysql")
-    try:
-        admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
-                                autocommit=True, connect_timeout=5)
-    except pymysql.err.OperationalError as exc:
-        need_service("MariaDB", str(exc))
+    admin = mariadb_admin()
     suffix = uuid.uuid4().hex[:8]
     name, reader = f"dqmon_md_{suffix}", f"dqmon_mdr_{suffix}"
     cursor = admin.cursor()

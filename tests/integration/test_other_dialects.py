@@ -14,7 +14,7 @@ from dqmon.config.models import Warehouse as WarehouseSettings
 from dqmon.errors import WarehouseError
 from dqmon.warehouse import Warehouse
 
-from conftest import need_service
+from conftest import mariadb_admin
 from helpers import run_cli, run_json, write_config
 
 
@@ -131,12 +131,7 @@ def test_duckdb_session_is_read_only_without_the_loader(duckdb_url: str) -> None
 @pytest.fixture
 def mariadb() -> Iterator[dict[str, str]]:
     """A throwaway MariaDB/MySQL database with the shared rows, and a user who may only read it."""
-    pymysql = pytest.importorskip("pymysql")
-    try:
-        admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
-                                autocommit=True, connect_timeout=5)
-    except pymysql.err.OperationalError as exc:
-        need_service("MariaDB", str(exc))
+    admin = mariadb_admin()
     suffix = uuid.uuid4().hex[:8]
     name, reader = f"dqmon_test_{suffix}", f"dqmon_reader_{suffix}"
     try:

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from conftest import need_service
+from conftest import mariadb_admin
 from helpers import run_cli, write_config
 
 ORDERS = [  # id, customer_id, status, created_at (naive UTC)
@@ -168,12 +168,7 @@ def test_duckdb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
     """A throwaway MariaDB database with the rows, and a user who may only read it."""
-    pymysql = pytest.importorskip("pymysql")
-    try:
-        admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
-                                autocommit=True, connect_timeout=5)
-    except pymysql.err.OperationalError as exc:
-        need_service("MariaDB", str(exc))
+    admin = mariadb_admin()
     suffix = uuid.uuid4().hex[:8]
     name, reader = f"dqmon_test_{suffix}", f"dqmon_reader_{suffix}"
     try:

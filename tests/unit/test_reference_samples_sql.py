@@ -8,8 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from sqltext import DIALECTS, make_dialect, sql_text
 
 from dqmon.checks.reference import reference_query
 from dqmon.checks.samples import Sample, sample_query, samples_from_rows, shown
@@ -36,24 +35,8 @@ tables:
       - uniqueness: {columns: [Order Id]}
       - uniqueness: {columns: [Order Id, region]}
 """
-DIALECTS = {
-    "postgresql": "postgresql+psycopg://u@h/db", "sqlite": "sqlite://",
-    "mysql": "mysql+pymysql://u@h/db", "duckdb": "duckdb:///:memory:",
-    "snowflake": "snowflake://u@account/db", "bigquery": "bigquery://project/dataset",
-    "trino": "trino://u@h:8080/catalog",
-}
 
 
-def _dialect(name: str) -> sa.engine.Dialect:
-    try:
-        return make_url(DIALECTS[name]).get_dialect()()
-    except (ImportError, sa.exc.NoSuchModuleError):
-        pytest.skip(f"the {name} dialect package is not installed")
-
-
-def _sql(query: sa.Select[object], dialect: sa.engine.Dialect, literal: bool = True) -> str:
-    kwargs = {"literal_binds": literal, "render_postcompile": True}
-    return str(query.compile(dialect=dialect, compile_kwargs=kwargs))
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +52,8 @@ def _scope(table: TableSpec, dialect: str) -> Scope:
 @pytest.mark.parametrize("name", sorted(DIALECTS))
 def test_reference_compiles_to_one_join_in_every_dialect(table: TableSpec, name: str) -> None:
     """One statement: the scoped values LEFT JOIN the referenced column's distinct values."""
-    dialect = _dialect(name)
-    sql = _sql(reference_query(_scope(table, dialect.name), table.checks[0]), dialect)
+    dialect = make_dialect(name)
+    sql = sql_text(reference_query(_scope(table, dialect.name), table.checks[0]), dialect)
     assert sql.count("LEFT OUTER JOIN") == 1
     assert sql.upper().count("SELECT DISTINCT") == 1
     assert "2026-11-20 00:00:00" in sql and "2026-11-21 00:00:00" in sql
@@ -79,8 +62,8 @@ def test_reference_compiles_to_one_join_in_every_dialect(table: TableSpec, name:
 
 def test_reference_identifiers_are_quoted(table: TableSpec) -> None:
     """Both tables' schema, name and column are quoted by the dialect, never pasted."""
-    dialect = _dialect("postgresql")
-    sql = _sql(reference_query(_scope(table, "postgresql"), table.checks[0]), dialect)
+    dialect = make_dialect("postgresql")
+    sql = sql_text(reference_query(_scope(table, "postgresql"), table.checks[0]), dialect)
     assert 'FROM "Sales"."Order Lines"' in sql
     assert 'FROM "CRM"."Customer List"' in sql
     assert '"Customer Id" AS dq_ref_value' in sql and '"Id" AS dq_ref_value' in sql
@@ -93,9 +76,9 @@ def test_reference_identifiers_are_quoted(table: TableSpec) -> None:
 def test_sample_queries_compile_with_a_limit_in_every_dialect(table: TableSpec,
                                                               name: str) -> None:
     """Every sampled kind compiles per dialect, in the scope, with the row limit."""
-    dialect = _dialect(name)
+    dialect = make_dialect(name)
     for spec in table.checks:
-        sql = _sql(sample_query(_scope(table, dialect.name), spec, 3), dialect)
+        sql = sql_text(sample_query(_scope(table, dialect.name), spec, 3), dialect)
         assert "3" in sql.split("LIMIT")[-1] or "TOP 3" in sql or "FETCH FIRST 3" in sql, sql
         assert "status <> 'test'" in sql
         assert "2026-11-20 00:00:00" in sql
@@ -104,8 +87,8 @@ def test_sample_queries_compile_with_a_limit_in_every_dialect(table: TableSpec,
 def test_sample_conditions_per_kind(table: TableSpec) -> None:
     """Offending rows: NULL, not found, a column rule not true, a condition not true, a
     key seen more than once; keys by the table's `key:` columns."""
-    dialect = _dialect("postgresql")
-    sql = {spec.name: _sql(sample_query(_scope(table, "postgresql"), spec, 3), dialect)
+    dialect = make_dialect("postgresql")
+    sql = {spec.name: sql_text(sample_query(_scope(table, "postgresql"), spec, 3), dialect)
            for spec in table.checks}
     key = 'SELECT "Order Id" AS dq_key_0, region AS dq_key_1'
     assert sql["completeness_email"].startswith(key + " \nFROM")
@@ -180,9 +163,9 @@ def test_a_reference_target_cannot_carry_sql(name: str) -> None:
     """`to:` is three identifiers: a statement hidden in one stays inside its quotes."""
     hostile = parse_config(CONFIG.replace("to: CRM.Customer List.Id",
                                           'to: "crm.x; drop table victim; --.id"'), env={})
-    dialect = _dialect(name)
+    dialect = make_dialect(name)
     table = hostile.tables[0]
-    sql = _sql(reference_query(_scope(table, dialect.name), table.checks[0]), dialect)
+    sql = sql_text(reference_query(_scope(table, dialect.name), table.checks[0]), dialect)
     quote = "`" if name == "mysql" else '"'
     assert f"{quote}x; drop table victim; --{quote}" in sql
     assert sql.count(";") == 2  # both inside that one quoted name

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dqmon.alerts.common import (
     CHECK_UP,
@@ -84,6 +86,17 @@ class Baseline:
         return f"dq:{self.metric}:{stat}_{duration(self.window_s)}{season}"
 
 
+K = TypeVar("K", bound=Hashable)
+
+
+def grouped(found: list[Watch], key: Callable[[Watch], K]) -> dict[K, list[Watch]]:
+    """Return the watches by `key`, each group in the order found."""
+    groups: dict[K, list[Watch]] = {}
+    for watch in found:
+        groups.setdefault(key(watch), []).append(watch)
+    return groups
+
+
 def watches(tables: list[TableSpec], discovered: int = 0) -> list[Watch]:
     """Return the watched checks of `tables`; the last `discovered` are discover stand-ins."""
     first_discovered = len(tables) - discovered
@@ -133,9 +146,7 @@ def sampled(metric: str, labels: str, options: RuleOptions) -> str:
 
 def summary_group(found: list[Watch], options: RuleOptions) -> dict[str, object] | None:
     """Return the hourly group: each watched gauge's mean and variance over the last hour."""
-    gauges: dict[str, list[Watch]] = {}
-    for watch in found:
-        gauges.setdefault(watch.metric, []).append(watch)
+    gauges = grouped(found, lambda watch: watch.metric)
     if not gauges:
         return None
     rules = [{"record": summary_name(metric, stat, options),
@@ -235,9 +246,7 @@ def sensitivity_rule(found: list[Watch], lookback: str) -> dict[str, str]:
     Annotations and the dashboard read the band through it in either form, without copying
     each check's setting into them (issue 12: dqmon may later publish it as a gauge).
     """
-    groups: dict[tuple[str, float], list[Watch]] = {}
-    for watch in found:
-        groups.setdefault((watch.metric, watch.anomaly.sensitivity), []).append(watch)
+    groups = grouped(found, lambda watch: (watch.metric, watch.anomaly.sensitivity))
     parts = [f"{number(s)} * group by ({by(ANOMALY_ID)}) (\n"
              f"  last_over_time({metric}{{{matchers(group)}}}[{lookback}])\n)"
              for (metric, s), group in sorted(groups.items())]
@@ -252,8 +261,7 @@ def band_rule(groups: dict[Baseline, list[Watch]], sign: str,
         labels = matchers(group)
         parts.append(f"{baseline.name('mean')}{{{labels}}}\n{sign} {SENSITIVITY}{{{labels}}}"
                      f" * {spread(baseline, labels, options)}")
-    name = BAND["-" if sign == "-" else "+"]
-    return {"record": name, "expr": "\nor\n".join(f"(\n{indent(p)}\n)" for p in parts)}
+    return {"record": BAND[sign], "expr": "\nor\n".join(f"(\n{indent(p)}\n)" for p in parts)}
 
 
 SENSITIVITY = "dq:anomaly_sensitivity"
@@ -263,9 +271,7 @@ BAND = {"-": "dq:anomaly_lower", "+": "dq:anomaly_upper"}
 def baseline_group(found: list[Watch], lookback: str,
                    options: RuleOptions) -> dict[str, object] | None:
     """Return the rule group of every baseline in use and the band, or None (no watch)."""
-    groups: dict[Baseline, list[Watch]] = {}
-    for watch in found:
-        groups.setdefault(watch.baseline, []).append(watch)
+    groups = grouped(found, lambda watch: watch.baseline)
     if not groups:
         return None
     rules = [rule for baseline, group in sorted(groups.items())
@@ -331,9 +337,7 @@ def generic_rule(found: list[Watch], lookback: str, options: RuleOptions) -> dic
 
     The branches' count grows with the number of distinct settings, not of checks.
     """
-    groups: dict[tuple[Anomaly, str, str], list[Watch]] = {}
-    for watch in found:
-        groups.setdefault((watch.anomaly, watch.metric, watch.check.severity), []).append(watch)
+    groups = grouped(found, lambda watch: (watch.anomaly, watch.metric, watch.check.severity))
     parts = [f"label_replace(\n{indent(anomaly_expr(group[0], matchers(group), lookback, options))}"
              f',\n  "severity", {quote(severity)}, "", ""\n)'
              for (_, _, severity), group in groups.items()]

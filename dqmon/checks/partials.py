@@ -9,6 +9,7 @@ partials into its value. Pure: no SQL here (`aggregate.py` writes it), no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,12 +141,7 @@ _ZERO = {"n": 0, "filled": 0, "valid": 0, "considered": 0}  # counts of no rows;
 def _fold(how: Callable[[Any, Any], Any], values: Sequence[Any]) -> Any:
     """Fold the non-NULL values (SQL aggregates skip NULLs); None when there are none."""
     present = [v for v in values if v is not None]
-    if not present:
-        return None
-    out = present[0]
-    for value in present[1:]:
-        out = how(out, value)
-    return out
+    return functools.reduce(how, present) if present else None
 
 
 def finalize(spec: CheckSpec, partials: Partials, tz: tzinfo) -> float | None:

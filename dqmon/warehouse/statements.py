@@ -20,7 +20,6 @@ from sqlalchemy.sql.base import Executable
 Params = Mapping[str, Any]
 
 
-
 @dataclass(frozen=True)
 class _Compiled:
     """A statement's text in the connection's dialect and the values it binds."""

@@ -29,6 +29,7 @@ from dqmon.lineage.events import (
     run_events,
 )
 from dqmon.lineage.naming import dataset_id
+from dqmon.outages import Outages
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import RunEvent
@@ -114,12 +115,11 @@ class _Health:
 
     def __init__(self) -> None:
         self.target = "openlineage"  # set once the client says where it sends
-        self._failing, self._lock = False, threading.Lock()
+        self._outages = Outages()
 
     def report(self, ok: bool, error: str = "") -> None:
         """Record one send's outcome; log only when the state changes."""
-        with self._lock:
-            changed, self._failing = self._failing == ok, not ok
+        changed = self._outages.changed("openlineage", ok)
         if changed and not ok:
             log.warning("lineage: export to %s failed (%s); OpenLineage events are dropped "
                         "until it answers (the checks' results and exit code are unaffected)",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+from dqmon.outages import Outages
 from dqmon.telemetry.cardinality import OverflowWatch
 from dqmon.telemetry.settings import HTTP, OtlpTarget, Settings
 
@@ -51,17 +51,11 @@ class ExportHealth:
     """Remembers which targets are failing, to warn once per outage rather than per export."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failing: set[str] = set()
+        self._outages = Outages()
 
     def report(self, target: str, ok: bool) -> None:
         """Record one export's outcome; log only when the target's state changes."""
-        with self._lock:
-            changed = (target in self._failing) == ok
-            if ok:
-                self._failing.discard(target)
-            else:
-                self._failing.add(target)
+        changed = self._outages.changed(target, ok)
         if changed and not ok:
             log.warning("telemetry: export to %s failed; metrics and spans are dropped until "
                         "it answers (the checks' results and exit code are unaffected)", target)

@@ -97,10 +97,14 @@ class ResultsRegistry:
     def _record_one(self, result: CheckResult) -> None:
         slices = self._series.setdefault((result.table, result.check), OrderedDict())
         at = (result.partition, result.segment)
+        new_partition = all(partition != at[0] for partition, _ in slices)
         slices[at] = next_series(slices.pop(at, None), result)
-        if len(slices) == 1:
-            return
-        newest_first = list(dict.fromkeys(p for p, _ in reversed(slices)))
+        if new_partition and len(slices) > 1:  # only a new partition can exceed the bound
+            self._drop_old_partitions(slices)
+
+    def _drop_old_partitions(self, slices: OrderedDict[Slice, Series]) -> None:
+        """Drop every slice of the partitions beyond the PARTITIONS_KEPT most recently run."""
+        newest_first = list(dict.fromkeys(partition for partition, _ in reversed(slices)))
         for old in newest_first[self._kept:]:
             for stale in [s for s in slices if s[0] == old]:
                 del slices[stale]

@@ -161,19 +161,19 @@ def finalize(spec: CheckSpec, partials: Partials, tz: tzinfo) -> float | None:
 def _statistic(spec: CheckSpec, p: Mapping[str, Any]) -> float | None:
     stat = _LENGTHS.get(spec.stat or "", spec.stat)
     if stat == "sum":
-        return _number(spec, p.get("sum", 0))  # the sum of no values is 0 (SPEC 8)
+        return statistic_number(spec, p.get("sum", 0))  # the sum of no values is 0 (SPEC 8)
     if stat in ("min", "max"):
-        return None if p.get(stat) is None else _number(spec, p[stat])
+        return None if p.get(stat) is None else statistic_number(spec, p[stat])
     if stat == "avg":
         n = int(p["n"])
-        return None if n == 0 else _number(spec, p["sum"]) / n
+        return None if n == 0 else statistic_number(spec, p["sum"]) / n
     if stat == "stddev":
         n = int(p["n"])  # the sample deviation of fewer than two values is undefined
         return None if n < 2 else math.sqrt(max(float(p["m2"]), 0.0) / (n - 1))
     raise ValueError(f"the statistic {spec.stat} is not answered by the aggregate scan")
 
 
-def _number(spec: CheckSpec, value: Any) -> float:
+def statistic_number(spec: CheckSpec, value: Any) -> float:
     """Return a statistic as a float; refuse text, dates and other non-numbers."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError(f"{spec.stat} of {spec.columns[0]} is not a number "

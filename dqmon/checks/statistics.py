@@ -7,12 +7,12 @@ sorts the column: both would slow the one scan, as uniqueness would.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from dqmon.checks.partials import statistic_number
 from dqmon.checks.rules import number
 from dqmon.checks.scope import Scope, raw_sql_condition
 from dqmon.config.kinds import PERCENTILES
@@ -51,7 +51,4 @@ def evaluate_statistic(spec: CheckSpec, rows: Sequence[Mapping[str, Any]]) -> fl
     value = rows[0][VALUE] if rows else None  # BigQuery's analytic form: no row, no value
     if value is None:
         return 0.0 if spec.stat == "distinct_count" else None
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise ValueError(f"{spec.stat} of {spec.columns[0]} is not a number "
-                         f"(the column holds {type(value).__name__} values)")
-    return float(value)
+    return statistic_number(spec, value)
